@@ -1,0 +1,213 @@
+// Package chserver runs a private ClickHouse server as a child process: turf's
+// zero-configuration mode and the test harness both use it, so that nobody has
+// to set up a database before trying turf or running its tests.
+package chserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+)
+
+// InstallHint tells a user how to get a server on Debian, the platform turf's
+// README targets.
+const InstallHint = "install it with: sudo apt-get install -y clickhouse-server clickhouse-client (or pass --clickhouse with the DSN of an existing server)"
+
+// Server is a running child ClickHouse.
+type Server struct {
+	Port int
+	Dir  string
+	cmd  *exec.Cmd
+	done chan error
+}
+
+// FindBinary returns the command line that starts a server: Debian ships
+// clickhouse-server, the official builds a single "clickhouse" binary.
+func FindBinary() ([]string, error) {
+	if p, err := exec.LookPath("clickhouse-server"); err == nil {
+		return []string{p}, nil
+	}
+	for _, p := range []string{"/usr/sbin/clickhouse-server", "/usr/bin/clickhouse-server"} {
+		if _, err := os.Stat(p); err == nil {
+			return []string{p}, nil
+		}
+	}
+	if p, err := exec.LookPath("clickhouse"); err == nil {
+		return []string{p, "server"}, nil
+	}
+	return nil, errors.New("no ClickHouse server found on PATH (clickhouse-server or clickhouse); " + InstallHint)
+}
+
+// Start writes a config under dir, starts the server on a free loopback port
+// and waits until it answers queries.
+func Start(ctx context.Context, dir string) (*Server, error) {
+	bin, err := FindBinary()
+	if err != nil {
+		return nil, err
+	}
+	dir, err = filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("cannot resolve ClickHouse directory: %w", err)
+	}
+	for _, sub := range []string{"data", "tmp", "log", "user_files", "format_schemas"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o750); err != nil {
+			return nil, fmt.Errorf("cannot create ClickHouse directory: %w", err)
+		}
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	if err := writeConfig(dir, port); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin[0], append(bin[1:], "--config-file="+filepath.Join(dir, "config.xml"))...)
+	cmd.Dir = dir
+	logf, err := os.OpenFile(filepath.Join(dir, "log", "stdout.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open ClickHouse log: %w", err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Its own process group, so a Ctrl-C in turf's terminal reaches turf, which
+	// then stops the server in order instead of both dying at once.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("cannot start %s: %w", bin[0], err)
+	}
+	s := &Server{Port: port, Dir: dir, cmd: cmd, done: make(chan error, 1)}
+	go func() { s.done <- cmd.Wait(); logf.Close() }()
+	if err := s.wait(ctx); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Addr is host:port of the native protocol.
+func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.Port) }
+
+// DSN returns a DSN for database db on this server.
+func (s *Server) DSN(db string) string { return "clickhouse://" + s.Addr() + "/" + db }
+
+func (s *Server) wait(ctx context.Context) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		select {
+		case err := <-s.done:
+			s.done <- err
+			return fmt.Errorf("ClickHouse exited during start-up (%v); see %s", err, filepath.Join(s.Dir, "log"))
+		default:
+		}
+		conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{s.Addr()}, DialTimeout: time.Second})
+		if err == nil {
+			pctx, cancel := context.WithTimeout(ctx, time.Second)
+			err = conn.Ping(pctx)
+			cancel()
+			conn.Close()
+			if err == nil {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("ClickHouse did not answer on %s within 60s: %w; see %s", s.Addr(), err, filepath.Join(s.Dir, "log"))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Stop asks the server to shut down and waits for it, killing it after 30s.
+func (s *Server) Stop() error {
+	if s == nil || s.cmd.Process == nil {
+		return nil
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-s.done:
+		s.done <- err
+		return nil
+	case <-time.After(30 * time.Second):
+		_ = s.cmd.Process.Kill()
+		return errors.New("ClickHouse did not stop within 30s and was killed")
+	}
+}
+
+// Pause and Resume stop and continue the process (SIGSTOP/SIGCONT): the
+// outage tests use them to make ClickHouse unresponsive without losing data.
+func (s *Server) Pause() error  { return s.cmd.Process.Signal(syscall.SIGSTOP) }
+func (s *Server) Resume() error { return s.cmd.Process.Signal(syscall.SIGCONT) }
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("cannot find a free port for ClickHouse: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func writeConfig(dir string, port int) error {
+	r := strings.NewReplacer("{{DIR}}", dir, "{{PORT}}", strconv.Itoa(port))
+	if err := os.WriteFile(filepath.Join(dir, "config.xml"), []byte(r.Replace(configXML)), 0o640); err != nil {
+		return fmt.Errorf("cannot write ClickHouse config: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "users.xml"), []byte(usersXML), 0o640); err != nil {
+		return fmt.Errorf("cannot write ClickHouse users config: %w", err)
+	}
+	return nil
+}
+
+// The config listens on loopback only and keeps every file under dir. Only
+// the native port is opened: turf speaks nothing else.
+const configXML = `<?xml version="1.0"?>
+<yandex>
+  <logger>
+    <level>warning</level>
+    <log>{{DIR}}/log/clickhouse-server.log</log>
+    <errorlog>{{DIR}}/log/clickhouse-server.err.log</errorlog>
+    <size>50M</size>
+    <count>3</count>
+  </logger>
+  <listen_host>127.0.0.1</listen_host>
+  <tcp_port>{{PORT}}</tcp_port>
+  <path>{{DIR}}/data/</path>
+  <tmp_path>{{DIR}}/tmp/</tmp_path>
+  <user_files_path>{{DIR}}/user_files/</user_files_path>
+  <format_schema_path>{{DIR}}/format_schemas/</format_schema_path>
+  <mark_cache_size>268435456</mark_cache_size>
+  <max_concurrent_queries>100</max_concurrent_queries>
+  <users_config>users.xml</users_config>
+  <default_profile>default</default_profile>
+  <default_database>default</default_database>
+  <timezone>UTC</timezone>
+</yandex>
+`
+
+const usersXML = `<?xml version="1.0"?>
+<yandex>
+  <profiles><default><max_memory_usage>8000000000</max_memory_usage></default></profiles>
+  <users>
+    <default>
+      <password></password>
+      <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+      <profile>default</profile>
+      <quota>default</quota>
+    </default>
+  </users>
+  <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
+</yandex>
+`

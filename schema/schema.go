@@ -1,0 +1,309 @@
+// Package schema owns turf's ClickHouse tables: the embedded, numbered
+// migrations, applying them, and opening connections with the settings every
+// part of turf needs. It is the only Go code the collector and the query side
+// share.
+package schema
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+//go:embed *.up.sql
+var migrationFiles embed.FS
+
+// Table names, for code that builds queries.
+const (
+	Events     = "events"
+	Salts      = "salts"
+	Migrations = "schema_migrations"
+)
+
+// Options says where the schema lives.
+type Options struct {
+	DB string
+	// Cluster, when set, creates every table ON CLUSTER with a Replicated
+	// engine, so one set of files serves a single node and a cluster.
+	Cluster string
+}
+
+// Migration is one numbered .up.sql file.
+type Migration struct {
+	Version int
+	Name    string
+	SQL     string // the template, before rendering
+}
+
+var fileName = regexp.MustCompile(`^(\d{4})_([a-z0-9_]+)\.up\.sql$`)
+
+// All returns the embedded migrations in order.
+func All() ([]Migration, error) {
+	entries, err := fs.ReadDir(migrationFiles, ".")
+	if err != nil {
+		return nil, fmt.Errorf("BUG: cannot list embedded migrations: %w", err)
+	}
+	var out []Migration
+	for _, e := range entries {
+		m := fileName.FindStringSubmatch(e.Name())
+		if m == nil {
+			return nil, fmt.Errorf("BUG: migration file %q is not named NNNN_name.up.sql", e.Name())
+		}
+		b, err := migrationFiles.ReadFile(e.Name())
+		if err != nil {
+			return nil, fmt.Errorf("BUG: cannot read embedded migration %q: %w", e.Name(), err)
+		}
+		v, _ := strconv.Atoi(m[1])
+		out = append(out, Migration{Version: v, Name: m[2], SQL: string(b)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
+	for i := 1; i < len(out); i++ {
+		if out[i].Version == out[i-1].Version {
+			return nil, fmt.Errorf("BUG: two migrations numbered %d", out[i].Version)
+		}
+	}
+	return out, nil
+}
+
+type tmplData struct {
+	DB        string
+	OnCluster string
+	cluster   string
+}
+
+// Engine names the table engine: MergeTree on a single node,
+// ReplicatedMergeTree with the conventional {shard}/{replica} macros on a
+// cluster.
+func (d tmplData) Engine(table string) string { return d.engine("MergeTree", table) }
+
+// ReplacingEngine is Engine for ReplacingMergeTree tables.
+func (d tmplData) ReplacingEngine(table string, version string) string {
+	return d.engine("ReplacingMergeTree", table, version)
+}
+
+func (d tmplData) engine(kind, table string, args ...string) string {
+	if d.cluster == "" {
+		if len(args) == 0 {
+			return kind
+		}
+		return kind + "(" + strings.Join(args, ", ") + ")"
+	}
+	all := append([]string{fmt.Sprintf("'/clickhouse/tables/{shard}/%s/%s'", d.DB, table), "'{replica}'"}, args...)
+	return "Replicated" + kind + "(" + strings.Join(all, ", ") + ")"
+}
+
+// Render turns a migration template into its SQL statements.
+func Render(sqlTmpl string, o Options) ([]string, error) {
+	t, err := template.New("").Parse(sqlTmpl)
+	if err != nil {
+		return nil, fmt.Errorf("BUG: migration template: %w", err)
+	}
+	d := tmplData{DB: quoteIdent(o.DB), cluster: o.Cluster}
+	if o.Cluster != "" {
+		d.OnCluster = "ON CLUSTER " + quoteIdent(o.Cluster)
+	}
+	var b strings.Builder
+	if err := t.Execute(&b, d); err != nil {
+		return nil, fmt.Errorf("BUG: migration template: %w", err)
+	}
+	var stmts []string
+	for _, s := range strings.Split(b.String(), ";\n") {
+		if s = strings.TrimSpace(stripComments(s)); s != "" {
+			stmts = append(stmts, strings.TrimSuffix(s, ";"))
+		}
+	}
+	return stmts, nil
+}
+
+func stripComments(s string) string {
+	lines := strings.Split(s, "\n")
+	out := lines[:0]
+	for _, l := range lines {
+		if !strings.HasPrefix(strings.TrimSpace(l), "--") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// ValidIdent reports whether s can be used as a database or cluster name.
+// Turf only accepts plain identifiers so that names never need escaping.
+func ValidIdent(s string) bool { return identRe.MatchString(s) }
+
+func quoteIdent(s string) string { return "`" + s + "`" }
+
+// Migrate creates the database and applies every migration not yet applied,
+// recording each in the migrations table. ClickHouse DDL is not
+// transactional, so a migration is marked dirty before it runs and clean
+// after; every statement is written to be idempotent (IF NOT EXISTS), so a
+// dirty migration left by a crash is simply applied again. logf reports
+// progress.
+func Migrate(ctx context.Context, conn driver.Conn, o Options, logf func(format string, args ...any)) error {
+	if !ValidIdent(o.DB) {
+		return fmt.Errorf("invalid database name %q: use letters, digits and _", o.DB)
+	}
+	if o.Cluster != "" && !ValidIdent(o.Cluster) {
+		return fmt.Errorf("invalid cluster name %q: use letters, digits and _", o.Cluster)
+	}
+	onCluster := ""
+	if o.Cluster != "" {
+		onCluster = " ON CLUSTER " + quoteIdent(o.Cluster)
+	}
+	if err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+quoteIdent(o.DB)+onCluster); err != nil {
+		return fmt.Errorf("cannot create database %s: %w", o.DB, err)
+	}
+	d := tmplData{DB: quoteIdent(o.DB), cluster: o.Cluster}
+	mt := fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s%s (version UInt32, dirty UInt8, seq UInt64, applied DateTime) ENGINE = %s ORDER BY (version, seq)",
+		quoteIdent(o.DB), Migrations, onCluster, d.Engine(Migrations))
+	if err := conn.Exec(ctx, mt); err != nil {
+		return fmt.Errorf("cannot create migrations table: %w", err)
+	}
+	state, err := applied(ctx, conn, o.DB)
+	if err != nil {
+		return err
+	}
+	all, err := All()
+	if err != nil {
+		return err
+	}
+	for _, m := range all {
+		dirty, ok := state[m.Version]
+		if ok && !dirty {
+			continue
+		}
+		if dirty {
+			logf("migration %04d_%s was interrupted earlier; applying it again", m.Version, m.Name)
+		}
+		start := time.Now()
+		if err := record(ctx, conn, o.DB, m.Version, true); err != nil {
+			return err
+		}
+		stmts, err := Render(m.SQL, o)
+		if err != nil {
+			return err
+		}
+		for _, s := range stmts {
+			if err := conn.Exec(ctx, s); err != nil {
+				return fmt.Errorf("migration %04d_%s failed (it stays marked dirty and is retried on the next run): %w", m.Version, m.Name, err)
+			}
+		}
+		if err := record(ctx, conn, o.DB, m.Version, false); err != nil {
+			return err
+		}
+		logf("applied migration %04d_%s in %s", m.Version, m.Name, time.Since(start).Round(time.Millisecond))
+	}
+	return nil
+}
+
+// applied returns, per recorded version, whether its newest record is dirty.
+func applied(ctx context.Context, conn driver.Conn, db string) (map[int]bool, error) {
+	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT version, argMax(dirty, seq) FROM %s.%s GROUP BY version", quoteIdent(db), Migrations))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read applied migrations: %w", err)
+	}
+	defer rows.Close()
+	out := map[int]bool{}
+	for rows.Next() {
+		var v uint32
+		var dirty uint8
+		if err := rows.Scan(&v, &dirty); err != nil {
+			return nil, fmt.Errorf("cannot read applied migrations: %w", err)
+		}
+		out[int(v)] = dirty == 1
+	}
+	return out, rows.Err()
+}
+
+func record(ctx context.Context, conn driver.Conn, db string, version int, dirty bool) error {
+	var d uint8
+	if dirty {
+		d = 1
+	}
+	// clickhouse-go sends inline VALUES in a way 18.16 never answers; a
+	// batch with an explicit column list works on every version.
+	b, err := conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (version, dirty, seq, applied)", quoteIdent(db), Migrations))
+	if err != nil {
+		return fmt.Errorf("cannot record migration %04d: %w", version, err)
+	}
+	defer b.Close()
+	if err := b.Append(uint32(version), d, uint64(time.Now().UnixNano()), time.Now()); err != nil {
+		return fmt.Errorf("cannot record migration %04d: %w", version, err)
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("cannot record migration %04d: %w", version, err)
+	}
+	return nil
+}
+
+// Open connects to ClickHouse over the native protocol. The DSN's path names
+// the database; it need not exist yet (Migrate creates it), so the connection
+// itself uses the default database and every query names its tables in full.
+func Open(dsn string) (driver.Conn, string, error) {
+	opts, err := clickhouse.ParseDSN(dsn)
+	if err != nil {
+		return nil, "", fmt.Errorf("invalid ClickHouse DSN: %w", err)
+	}
+	db := opts.Auth.Database
+	if db == "" {
+		db = "turf"
+	}
+	if !ValidIdent(db) {
+		return nil, "", fmt.Errorf("invalid database name %q in the ClickHouse DSN: use letters, digits and _", db)
+	}
+	opts.Auth.Database = ""
+	if opts.DialTimeout == 0 {
+		opts.DialTimeout = 5 * time.Second
+	}
+	if opts.MaxOpenConns == 0 {
+		opts.MaxOpenConns = 8
+	}
+	conn, err := clickhouse.Open(opts)
+	if err != nil {
+		return nil, "", fmt.Errorf("cannot connect to ClickHouse: %w", err)
+	}
+	return conn, db, nil
+}
+
+// Features are the optional server capabilities turf uses when present.
+type Features struct {
+	Version string
+	// TTL: table TTL expressions (19.6+); without it retention runs as a job.
+	TTL bool
+	// LowCardinalityNeedsSetting: 18.x knows LowCardinality only behind
+	// allow_experimental_low_cardinality_type.
+	LowCardinalityNeedsSetting bool
+}
+
+// Check reads the server version and refuses servers turf cannot work with:
+// the new-style MergeTree syntax and ALTER ... DELETE need 18.16 or newer.
+func Check(ctx context.Context, conn driver.Conn) (Features, error) {
+	v, err := conn.ServerVersion()
+	if err != nil {
+		return Features{}, fmt.Errorf("cannot read ClickHouse server version: %w", err)
+	}
+	f := Features{Version: fmt.Sprintf("%d.%d.%d", v.Version.Major, v.Version.Minor, v.Version.Patch)}
+	major, minor := int(v.Version.Major), int(v.Version.Minor)
+	if major < 18 || (major == 18 && minor < 16) {
+		return f, fmt.Errorf("ClickHouse %s is too old: turf needs 18.16 or newer", f.Version)
+	}
+	f.TTL = major > 19 || (major == 19 && minor >= 6)
+	f.LowCardinalityNeedsSetting = major < 19
+	return f, nil
+}
+
+// String lists the optional features for the start-up log.
+func (f Features) String() string {
+	return fmt.Sprintf("ClickHouse %s (table TTL: %v, LowCardinality behind a setting: %v)", f.Version, f.TTL, f.LowCardinalityNeedsSetting)
+}
