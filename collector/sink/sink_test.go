@@ -1,0 +1,146 @@
+package sink
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"turf/internal/chtest"
+)
+
+func TestMain(m *testing.M) { chtest.Main(m) }
+
+func ev(i int, ts time.Time) Event {
+	return Event{Site: "example.com", TS: ts, Name: "pageview", VisitorID: uint64(i), Hostname: "example.com",
+		Pathname: fmt.Sprintf("/p/%d", i), IPPrefix: "203.0.113.0/24", Interactive: true,
+		PropKeys: []string{"n"}, PropValues: []string{fmt.Sprint(i)}}
+}
+
+func start(t *testing.T, cfg Config) (*Sink, *chtest.DB) {
+	db := chtest.New(t)
+	s := New(db.Conn, db.Name, cfg, metrics.NewSet(), t.Logf)
+	go s.Run()
+	return s, db
+}
+
+func waitCount(t *testing.T, db *chtest.DB, want uint64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n := db.Count(t, "SELECT count() FROM "+db.Name+".events")
+		if n == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("events = %d, want %d", n, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestFlushOnSizeAndAge(t *testing.T) {
+	s, db := start(t, Config{BatchSize: 10, FlushInterval: time.Hour, QueueSize: 100})
+	now := time.Now().UTC().Truncate(time.Second)
+	for i := range 25 {
+		if err := s.Add(ev(i, now)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitCount(t, db, 20) // two full batches; five wait for their age
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitCount(t, db, 25)
+
+	s2, db2 := start(t, Config{BatchSize: 1000, FlushInterval: 50 * time.Millisecond, QueueSize: 100})
+	defer s2.Close(context.Background())
+	_ = s2.Add(ev(1, now))
+	waitCount(t, db2, 1)
+}
+
+func TestFinalFlushOnClose(t *testing.T) {
+	s, db := start(t, Config{BatchSize: 100000, FlushInterval: time.Hour, QueueSize: 10000})
+	now := time.Now().UTC()
+	for i := range 5000 {
+		if err := s.Add(ev(i, now)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The context that triggered the shutdown is long cancelled by now; Close
+	// gets its own.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := db.Count(t, "SELECT count() FROM "+db.Name+".events"); n != 5000 {
+		t.Fatalf("stored %d of 5000 after Close", n)
+	}
+	if n := db.Count(t, "SELECT uniqExact(pathname) FROM "+db.Name+".events"); n != 5000 {
+		t.Fatalf("distinct events = %d, want 5000", n)
+	}
+	if err := s.Add(ev(1, now)); err != ErrClosed {
+		t.Fatalf("Add after Close = %v, want ErrClosed", err)
+	}
+}
+
+func TestQueueFullRefuses(t *testing.T) {
+	db := chtest.New(t)
+	s := New(db.Conn, db.Name, Config{BatchSize: 10, FlushInterval: time.Hour, QueueSize: 3}, metrics.NewSet(), t.Logf)
+	// Run is not started: nothing drains the queue.
+	for i := range 3 {
+		if err := s.Add(ev(i, time.Now())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Add(ev(4, time.Now())); err != ErrFull {
+		t.Fatalf("Add on a full queue = %v, want ErrFull", err)
+	}
+}
+
+func TestBatchAcrossMonthsIsSplit(t *testing.T) {
+	s, db := start(t, Config{BatchSize: 100, FlushInterval: time.Hour, QueueSize: 100})
+	end := time.Date(2026, 11, 30, 23, 59, 59, 0, time.UTC)
+	for i := range 10 {
+		_ = s.Add(ev(i, end.Add(time.Duration(i-5)*time.Second)))
+	}
+	if err := s.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := db.Count(t, "SELECT uniqExact(batch_id) FROM "+db.Name+".events"); n != 2 {
+		t.Fatalf("batch ids = %d, want 2 (one insert per month)", n)
+	}
+	s.Close(context.Background())
+}
+
+// TestRetryAfterOutage pauses the server mid-run: the batch is kept and
+// stored once when it answers again.
+func TestRetryAfterOutage(t *testing.T) {
+	db := chtest.New(t)
+	srv := chtest.Managed(t)
+	if srv == nil {
+		t.Skip("external ClickHouse: cannot pause it")
+	}
+	s := New(db.Conn, db.Name, Config{BatchSize: 5, FlushInterval: time.Hour, QueueSize: 100, InsertTimeout: 300 * time.Millisecond}, metrics.NewSet(), t.Logf)
+	go s.Run()
+	if err := srv.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		_ = s.Add(ev(i, time.Now()))
+	}
+	time.Sleep(time.Second) // a few failed attempts
+	if err := srv.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	waitCount(t, db, 5)
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := db.Count(t, "SELECT count() FROM "+db.Name+".events"); n != 5 {
+		t.Fatalf("stored %d rows, want exactly 5", n)
+	}
+}
