@@ -1,0 +1,230 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
+
+	"turf/collector"
+	"turf/collector/clientip"
+	"turf/collector/geo"
+	"turf/collector/sink"
+	"turf/collector/visitor"
+)
+
+// serveConfig is everything `turf serve` is configured with.
+type serveConfig struct {
+	db              *dbFlags
+	listen          string
+	sites           listFlag
+	trustedProxies  listFlag
+	ipv4Prefix      int
+	ipv6Prefix      int
+	geoipDB         string
+	batchSize       int
+	flushInterval   time.Duration
+	queueSize       int
+	shutdownTimeout time.Duration
+	keepFragment    bool
+	honourGPC       bool
+	honourDNT       bool
+	saltGrace       time.Duration
+	testMode        bool
+}
+
+func init() {
+	register("serve", "run the collector (and the query API and dashboard)", runServe)
+}
+
+func serveFlags(args []string) (*serveConfig, error) {
+	c := &serveConfig{}
+	fs := newFlagSet("serve", "Receives events on POST/GET /api/event, serves the tracker at /js/script.js,\nand stores events in ClickHouse.")
+	c.db = addDBFlags(fs)
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "address to listen on for HTTP")
+	fs.Var(&c.sites, "site", "domain whose events are stored, e.g. example.com (repeatable, or comma-separated); events for other domains are dropped and counted")
+	fs.Var(&c.trustedProxies, "trusted-proxy", "CIDR or address of a reverse proxy whose X-Forwarded-For / X-Real-IP is believed (repeatable); otherwise the TCP peer is the client")
+	fs.IntVar(&c.ipv4Prefix, "ipv4-prefix", 24, "bits of an IPv4 address kept (16 or 24); the rest is zeroed on arrival, see also --ipv6-prefix")
+	fs.IntVar(&c.ipv6Prefix, "ipv6-prefix", 48, "bits of an IPv6 address kept (32, 48 or 64), see also --ipv4-prefix")
+	fs.StringVar(&c.geoipDB, "geoip-db", "", "path to a country or city .mmdb (MaxMind GeoIP2/GeoLite2, DB-IP, or ip-location-db's country_code layout); empty: no countries")
+	fs.IntVar(&c.batchSize, "batch-size", 10000, "insert into ClickHouse when this many events wait, or after --flush-interval")
+	fs.DurationVar(&c.flushInterval, "flush-interval", time.Second, "insert waiting events at least this often, see --batch-size")
+	fs.IntVar(&c.queueSize, "queue-size", 200000, "events held in memory for the flush loop; when full, new events get 503 with Retry-After")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM/SIGINT, how long to wait for open requests and the final insert")
+	fs.BoolVar(&c.keepFragment, "keep-fragment", false, "keep the URL fragment (#...) in page paths, for sites with hash routing")
+	fs.BoolVar(&c.honourGPC, "honour-gpc", true, "do not store events of requests with Sec-GPC: 1 (Global Privacy Control); they are only counted")
+	fs.BoolVar(&c.honourDNT, "honour-dnt", false, "do not store events of requests with DNT: 1; they are only counted")
+	fs.DurationVar(&c.saltGrace, "salt-grace", 15*time.Minute, "how long after its UTC day a visitor salt is kept (for clock skew between instances) before it is destroyed")
+	fs.BoolVar(&c.testMode, "test-mode", false, "FOR TESTS ONLY: believe X-Turf-Test-Time / X-Turf-Test-Peer headers")
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	if c.batchSize < 1 || c.queueSize < c.batchSize {
+		return nil, fmt.Errorf("--batch-size must be at least 1 and --queue-size at least --batch-size (got %d and %d)", c.batchSize, c.queueSize)
+	}
+	if c.flushInterval <= 0 || c.shutdownTimeout <= 0 {
+		return nil, errors.New("--flush-interval and --shutdown-timeout must be positive")
+	}
+	if err := clientip.ValidateBits(c.ipv4Prefix, c.ipv6Prefix); err != nil {
+		return nil, err
+	}
+	if len(c.sites) == 0 {
+		return nil, errors.New("no site configured: pass --site example.com (repeatable) for each site whose events turf should store")
+	}
+	return c, nil
+}
+
+func runServe(args []string) error {
+	cfg, err := serveFlags(args)
+	if err != nil {
+		return err
+	}
+	trusted, err := clientip.ParsePrefixes(cfg.trustedProxies)
+	if err != nil {
+		return err
+	}
+	// The listener first: a port in use should fail before ClickHouse starts.
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w", cfg.listen, err)
+	}
+	startCtx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ch, features, err := cfg.db.open(startCtx)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer ch.close()
+	log.Print(features)
+	if err := ch.migrate(startCtx, cfg.db.cluster); err != nil {
+		ln.Close()
+		return err
+	}
+
+	var geodb *geo.DB
+	if cfg.geoipDB == "" {
+		log.Print("warning: no --geoip-db given: countries will be empty (run deploy/fetch-geoip.sh for a free database)")
+	} else if geodb, err = geo.Open(cfg.geoipDB); err != nil {
+		ln.Close()
+		return err
+	} else {
+		defer geodb.Close()
+		log.Printf("geo database %s (layout %s)", cfg.geoipDB, geodb.Layout())
+	}
+
+	set := metrics.NewSet()
+	snk := sink.New(ch.conn, ch.db, sink.Config{BatchSize: cfg.batchSize, FlushInterval: cfg.flushInterval, QueueSize: cfg.queueSize}, set, log.Printf)
+	sinkDone := make(chan struct{})
+	go func() { snk.Run(); close(sinkDone) }()
+
+	salts := visitor.NewStore(ch.conn, ch.db, time.Now, cfg.saltGrace, log.Printf)
+	if err := salts.Sync(startCtx); err != nil {
+		log.Printf("warning: %v (a local salt is used until ClickHouse answers)", err)
+	}
+	bg, stopBg := context.WithCancel(context.Background())
+	defer stopBg()
+	go salts.Run(bg, time.Minute)
+
+	col, err := collector.New(collector.Config{
+		Sites: cfg.sites, TrustedProxies: trusted, IPv4Prefix: cfg.ipv4Prefix, IPv6Prefix: cfg.ipv6Prefix,
+		KeepFragment: cfg.keepFragment, HonourGPC: cfg.honourGPC, HonourDNT: cfg.honourDNT, TestMode: cfg.testMode,
+	}, collector.Deps{Sink: snk, Salts: salts, Geo: geodb, Metrics: set})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	if cfg.testMode {
+		log.Print("WARNING: --test-mode is on: clients can set event times and addresses. Never use it in production.")
+	}
+
+	rt := &router{collector: col, metrics: set, conn: ch.conn}
+	srv := &fasthttp.Server{
+		Handler:      rt.handle,
+		Name:         "turf",
+		ReadTimeout:  10 * time.Second,
+		WriteTimeout: 10 * time.Second,
+		// Idle keep-alive connections are closed after this, which also
+		// bounds how long Shutdown waits for them.
+		IdleTimeout: 30 * time.Second,
+		// Larger than any valid event so that oversized bodies reach the
+		// handler and are counted, instead of being refused unseen.
+		MaxRequestBodySize:            1 << 20,
+		NoDefaultDate:                 true,
+		DisableHeaderNamesNormalizing: false,
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	printReady(cfg, ch)
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	select {
+	case s := <-sig:
+		log.Printf("received %s, shutting down (deadline %s)", s, cfg.shutdownTimeout)
+	case err := <-serveErr:
+		log.Printf("HTTP server stopped: %v", err)
+	}
+	signal.Stop(sig)
+	return shutdown(cfg.shutdownTimeout, srv, snk, sinkDone)
+}
+
+// shutdown stops in order: HTTP, then the sink's final insert, each with a
+// fresh deadline, logging how long each step took. ClickHouse is closed by
+// the caller's defer afterwards.
+func shutdown(timeout time.Duration, srv *fasthttp.Server, snk *sink.Sink, sinkDone chan struct{}) error {
+	deadline := time.Now().Add(timeout)
+	start := time.Now()
+	httpCtx, cancel := context.WithDeadline(context.Background(), deadline)
+	if err := srv.ShutdownWithContext(httpCtx); err != nil {
+		log.Printf("HTTP shutdown: %v (continuing)", err)
+	}
+	cancel()
+	log.Printf("HTTP stopped in %s", time.Since(start).Round(time.Millisecond))
+
+	start = time.Now()
+	// A fresh context: whatever triggered the shutdown must not cancel the
+	// last insert. At least 5s even when HTTP used up the deadline.
+	flushCtx, cancel := context.WithDeadline(context.Background(), later(deadline, time.Now().Add(5*time.Second)))
+	defer cancel()
+	err := snk.Close(flushCtx)
+	<-sinkDone
+	log.Printf("final flush done in %s", time.Since(start).Round(time.Millisecond))
+	return err
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func printReady(cfg *serveConfig, ch *clickhouse) {
+	host := cfg.listen
+	if h, p, err := net.SplitHostPort(cfg.listen); err == nil && (h == "" || h == "0.0.0.0" || h == "::" || h == "127.0.0.1") {
+		host = "localhost:" + p
+	}
+	where := "ClickHouse database " + ch.db
+	if ch.managed != nil {
+		where += fmt.Sprintf(" on the managed server %s (data in %s; query it with: clickhouse-client --port %d -d %s)", ch.managed.Addr(), ch.managed.Dir, ch.managed.Port, ch.db)
+	}
+	fmt.Printf(`
+turf is running on http://%[1]s
+  sites:         %[2]s
+  tracker:       <script defer data-domain="%[3]s" src="http://%[1]s/js/script.js"></script>
+  send an event: curl -X POST http://%[1]s/api/event -H 'Content-Type: application/json' \
+                   -d '{"name":"pageview","url":"https://%[3]s/","domain":"%[3]s"}'
+  health:        http://%[1]s/healthz    metrics: http://%[1]s/metrics
+  data:          %[4]s
+Stop with Ctrl-C.
+`, host, cfg.sites.String(), cfg.sites[0], where)
+}
