@@ -11,14 +11,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
-	"github.com/valyala/fasthttp"
-
 	"turf/collector"
 	"turf/collector/clientip"
-	"turf/collector/geo"
 	"turf/collector/sink"
-	"turf/collector/visitor"
+	"turf/internal/app"
 )
 
 // serveConfig is everything `turf serve` is configured with.
@@ -91,78 +87,38 @@ func runServe(args []string) error {
 	if err != nil {
 		return err
 	}
-	// The listener first: a port in use should fail before ClickHouse starts.
-	ln, err := net.Listen("tcp", cfg.listen)
-	if err != nil {
+	// The port first: a port in use should fail before ClickHouse starts.
+	if ln, err := net.Listen("tcp", cfg.listen); err != nil {
 		return fmt.Errorf("cannot listen on %s: %w", cfg.listen, err)
+	} else {
+		ln.Close()
 	}
 	startCtx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	ch, features, err := cfg.db.open(startCtx)
 	if err != nil {
-		ln.Close()
 		return err
 	}
 	defer ch.close()
 	log.Print(features)
 	if err := ch.migrate(startCtx, cfg.db.cluster); err != nil {
-		ln.Close()
 		return err
 	}
-
-	var geodb *geo.DB
-	if cfg.geoipDB == "" {
-		log.Print("warning: no --geoip-db given: countries will be empty (run deploy/fetch-geoip.sh for a free database)")
-	} else if geodb, err = geo.Open(cfg.geoipDB); err != nil {
-		ln.Close()
-		return err
-	} else {
-		defer geodb.Close()
-		log.Printf("geo database %s (layout %s)", cfg.geoipDB, geodb.Layout())
-	}
-
-	set := metrics.NewSet()
-	snk := sink.New(ch.conn, ch.db, sink.Config{BatchSize: cfg.batchSize, FlushInterval: cfg.flushInterval, QueueSize: cfg.queueSize}, set, log.Printf)
-	sinkDone := make(chan struct{})
-	go func() { snk.Run(); close(sinkDone) }()
-
-	salts := visitor.NewStore(ch.conn, ch.db, time.Now, cfg.saltGrace, log.Printf)
-	if err := salts.Sync(startCtx); err != nil {
-		log.Printf("warning: %v (a local salt is used until ClickHouse answers)", err)
-	}
-	bg, stopBg := context.WithCancel(context.Background())
-	defer stopBg()
-	go salts.Run(bg, time.Minute)
-
-	col, err := collector.New(collector.Config{
-		Sites: cfg.sites, TrustedProxies: trusted, IPv4Prefix: cfg.ipv4Prefix, IPv6Prefix: cfg.ipv6Prefix,
-		KeepFragment: cfg.keepFragment, HonourGPC: cfg.honourGPC, HonourDNT: cfg.honourDNT, TestMode: cfg.testMode,
-	}, collector.Deps{Sink: snk, Salts: salts, Geo: geodb, Metrics: set})
+	a, err := app.Start(startCtx, app.Config{
+		Listen: cfg.listen,
+		Collector: collector.Config{
+			Sites: cfg.sites, TrustedProxies: trusted, IPv4Prefix: cfg.ipv4Prefix, IPv6Prefix: cfg.ipv6Prefix,
+			KeepFragment: cfg.keepFragment, HonourGPC: cfg.honourGPC, HonourDNT: cfg.honourDNT, TestMode: cfg.testMode,
+		},
+		GeoIPDB:         cfg.geoipDB,
+		Sink:            sink.Config{BatchSize: cfg.batchSize, FlushInterval: cfg.flushInterval, QueueSize: cfg.queueSize},
+		SaltGrace:       cfg.saltGrace,
+		ShutdownTimeout: cfg.shutdownTimeout,
+		Logf:            log.Printf,
+	}, ch.conn, ch.db)
 	if err != nil {
-		ln.Close()
 		return err
 	}
-	if cfg.testMode {
-		log.Print("WARNING: --test-mode is on: clients can set event times and addresses. Never use it in production.")
-	}
-
-	rt := &router{collector: col, metrics: set, conn: ch.conn}
-	srv := &fasthttp.Server{
-		Handler:      rt.handle,
-		Name:         "turf",
-		ReadTimeout:  10 * time.Second,
-		WriteTimeout: 10 * time.Second,
-		// Idle keep-alive connections are closed after this, which also
-		// bounds how long Shutdown waits for them.
-		IdleTimeout: 30 * time.Second,
-		// Larger than any valid event so that oversized bodies reach the
-		// handler and are counted, instead of being refused unseen.
-		MaxRequestBodySize:            1 << 20,
-		NoDefaultDate:                 true,
-		DisableHeaderNamesNormalizing: false,
-	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
 	printReady(cfg, ch)
 
 	sig := make(chan os.Signal, 1)
@@ -170,42 +126,11 @@ func runServe(args []string) error {
 	select {
 	case s := <-sig:
 		log.Printf("received %s, shutting down (deadline %s)", s, cfg.shutdownTimeout)
-	case err := <-serveErr:
+	case err := <-a.Done():
 		log.Printf("HTTP server stopped: %v", err)
 	}
 	signal.Stop(sig)
-	return shutdown(cfg.shutdownTimeout, srv, snk, sinkDone)
-}
-
-// shutdown stops in order: HTTP, then the sink's final insert, each with a
-// fresh deadline, logging how long each step took. ClickHouse is closed by
-// the caller's defer afterwards.
-func shutdown(timeout time.Duration, srv *fasthttp.Server, snk *sink.Sink, sinkDone chan struct{}) error {
-	deadline := time.Now().Add(timeout)
-	start := time.Now()
-	httpCtx, cancel := context.WithDeadline(context.Background(), deadline)
-	if err := srv.ShutdownWithContext(httpCtx); err != nil {
-		log.Printf("HTTP shutdown: %v (continuing)", err)
-	}
-	cancel()
-	log.Printf("HTTP stopped in %s", time.Since(start).Round(time.Millisecond))
-
-	start = time.Now()
-	// A fresh context: whatever triggered the shutdown must not cancel the
-	// last insert. At least 5s even when HTTP used up the deadline.
-	flushCtx, cancel := context.WithDeadline(context.Background(), later(deadline, time.Now().Add(5*time.Second)))
-	defer cancel()
-	err := snk.Close(flushCtx)
-	<-sinkDone
-	log.Printf("final flush done in %s", time.Since(start).Round(time.Millisecond))
-	return err
-}
-
-func later(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
+	return a.Shutdown()
 }
 
 func printReady(cfg *serveConfig, ch *clickhouse) {

@@ -1,0 +1,140 @@
+// Package app wires turf's parts into one running server: ClickHouse, the
+// sink, salts, the collector and the HTTP router. `turf serve` and the test
+// harness both start turf through it, so tests run what users run.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
+
+	"turf/collector"
+	"turf/collector/geo"
+	"turf/collector/sink"
+	"turf/collector/visitor"
+)
+
+// Config is what App needs beyond an open, migrated ClickHouse.
+type Config struct {
+	Listen          string
+	Collector       collector.Config
+	GeoIPDB         string
+	Sink            sink.Config
+	SaltGrace       time.Duration
+	ShutdownTimeout time.Duration
+	Logf            func(string, ...any)
+}
+
+// App is a running turf.
+type App struct {
+	cfg      Config
+	ln       net.Listener
+	srv      *fasthttp.Server
+	sink     *sink.Sink
+	sinkDone chan struct{}
+	geo      *geo.DB
+	stopBg   context.CancelFunc
+	serveErr chan error
+	Metrics  *metrics.Set
+}
+
+// Start listens, starts the flush loop and the salt keeper, and serves HTTP.
+func Start(ctx context.Context, cfg Config, conn driver.Conn, db string) (*App, error) {
+	a := &App{cfg: cfg, Metrics: metrics.NewSet(), serveErr: make(chan error, 1)}
+	var err error
+	if cfg.GeoIPDB == "" {
+		cfg.Logf("warning: no --geoip-db given: countries will be empty (run deploy/fetch-geoip.sh for a free database)")
+	} else if a.geo, err = geo.Open(cfg.GeoIPDB); err != nil {
+		return nil, err
+	} else {
+		cfg.Logf("geo database %s (layout %s)", cfg.GeoIPDB, a.geo.Layout())
+	}
+	a.sink = sink.New(conn, db, cfg.Sink, a.Metrics, cfg.Logf)
+	salts := visitor.NewStore(conn, db, time.Now, cfg.SaltGrace, cfg.Logf)
+	if err := salts.Sync(ctx); err != nil {
+		cfg.Logf("warning: %v (a local salt is used until ClickHouse answers)", err)
+	}
+	col, err := collector.New(cfg.Collector, collector.Deps{Sink: a.sink, Salts: salts, Geo: a.geo, Metrics: a.Metrics})
+	if err != nil {
+		a.geo.Close()
+		return nil, err
+	}
+	if cfg.Collector.TestMode {
+		cfg.Logf("WARNING: test mode is on: clients can set event times and addresses. Never use it in production.")
+	}
+	if a.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+		a.geo.Close()
+		return nil, fmt.Errorf("cannot listen on %s: %w", cfg.Listen, err)
+	}
+	a.sinkDone = make(chan struct{})
+	go func() { a.sink.Run(); close(a.sinkDone) }()
+	bg, stop := context.WithCancel(context.Background())
+	a.stopBg = stop
+	go salts.Run(bg, time.Minute)
+
+	rt := &router{collector: col, metrics: a.Metrics, conn: conn}
+	a.srv = &fasthttp.Server{
+		Handler:      rt.handle,
+		Name:         "turf",
+		ReadTimeout:  10 * time.Second,
+		WriteTimeout: 10 * time.Second,
+		// Idle keep-alive connections are closed after this, which also
+		// bounds how long Shutdown waits for them.
+		IdleTimeout: 30 * time.Second,
+		// Larger than any valid event so that oversized bodies reach the
+		// handler and are counted, instead of being refused unseen.
+		MaxRequestBodySize: 1 << 20,
+		NoDefaultDate:      true,
+	}
+	go func() { a.serveErr <- a.srv.Serve(a.ln) }()
+	return a, nil
+}
+
+// Addr is the address HTTP listens on.
+func (a *App) Addr() string { return a.ln.Addr().String() }
+
+// Done reports the HTTP server stopping on its own.
+func (a *App) Done() <-chan error { return a.serveErr }
+
+// Flush inserts everything accepted so far (tests use it).
+func (a *App) Flush(ctx context.Context) error { return a.sink.Flush(ctx) }
+
+// Shutdown stops in order: HTTP (open requests finish), then the final
+// insert with a fresh deadline, logging how long each step took. The caller
+// closes ClickHouse afterwards.
+func (a *App) Shutdown() error {
+	deadline := time.Now().Add(a.cfg.ShutdownTimeout)
+	start := time.Now()
+	httpCtx, cancel := context.WithDeadline(context.Background(), deadline)
+	if err := a.srv.ShutdownWithContext(httpCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		a.cfg.Logf("HTTP shutdown: %v (continuing)", err)
+	}
+	cancel()
+	a.cfg.Logf("HTTP stopped in %s", time.Since(start).Round(time.Millisecond))
+	a.stopBg()
+
+	start = time.Now()
+	// A fresh context: whatever triggered the shutdown must not cancel the
+	// last insert. At least 5s even when HTTP used up the deadline.
+	flushCtx, cancel := context.WithDeadline(context.Background(), later(deadline, time.Now().Add(5*time.Second)))
+	defer cancel()
+	err := a.sink.Close(flushCtx)
+	<-a.sinkDone
+	a.cfg.Logf("final flush done in %s", time.Since(start).Round(time.Millisecond))
+	a.geo.Close()
+	return err
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
