@@ -1,0 +1,62 @@
+package collector_test
+
+import (
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
+
+	"turf/collector"
+	"turf/collector/sink"
+	"turf/collector/visitor"
+	"turf/internal/chtest"
+)
+
+// BenchmarkHandleEvent measures the whole hot path of one POST /api/event:
+// parse, bot check, visitor id, truncation, referrer and UA classification,
+// queueing. The flush loop runs against the real test server meanwhile.
+func BenchmarkHandleEvent(b *testing.B) {
+	db := chtest.New(b)
+	set := metrics.NewSet()
+	snk := sink.New(db.Conn, db.Name, sink.Config{BatchSize: 10000, FlushInterval: time.Second, QueueSize: 1 << 20}, set, b.Logf)
+	go snk.Run()
+	defer snk.Close(b.Context())
+	salts := visitor.NewStore(db.Conn, db.Name, time.Now, time.Minute, b.Logf)
+	c, err := collector.New(collector.Config{Sites: []string{"example.com"}, IPv4Prefix: 24, IPv6Prefix: 48, HonourGPC: true},
+		collector.Deps{Sink: snk, Salts: salts, Metrics: set})
+	if err != nil {
+		b.Fatal(err)
+	}
+	uas := []string{
+		"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+		"Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1",
+		"Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0",
+	}
+	refs := []string{"https://t.co/abc", "https://www.google.nl/", "", "https://www.linkedin.com/feed/"}
+	bodies := make([][]byte, 64)
+	for i := range bodies {
+		bodies[i] = fmt.Appendf(nil, `{"name":"pageview","url":"https://example.com/blog/post-%d?utm_source=nl","domain":"example.com","referrer":%q,"props":{"author":"a%d"}}`, i, refs[i%len(refs)], i%5)
+	}
+	var ctx fasthttp.RequestCtx
+	var req fasthttp.Request
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		req.Reset()
+		req.Header.SetMethod("POST")
+		req.SetRequestURI("/api/event")
+		req.Header.SetContentType("text/plain")
+		req.Header.SetUserAgent(uas[i%len(uas)])
+		req.SetBody(bodies[i%len(bodies)])
+		ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(198, 51, 100, byte(i)), Port: 1234}, nil)
+		c.Handle(&ctx)
+		if ctx.Response.StatusCode() != fasthttp.StatusAccepted {
+			b.Fatalf("status %d: %s", ctx.Response.StatusCode(), ctx.Response.Body())
+		}
+		i++
+	}
+}

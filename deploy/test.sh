@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# test.sh: the README's second command, and what CI runs. Installs what is
+# missing, then runs every test (unit, integration against a real ClickHouse
+# started by the tests themselves, browser tests in headless Chromium), vet,
+# and a short run of each fuzz target.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x /usr/local/go/bin/go ] && export PATH=/usr/local/go/bin:$PATH
+
+deploy/install-deps.sh --test
+
+echo "== go vet"
+go vet ./...
+echo "== go test"
+# -p 2: this is a 2-core machine, and each test binary starts its own ClickHouse.
+go test -count=1 -p 2 -timeout 15m ./...
+echo "== fuzz (short)"
+for target in $(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do
+	dir=$(dirname "$target")
+	for f in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$target" | sed 's/^func //'); do
+		echo "-- $dir $f"
+		go test -run '^$' -fuzz "^$f\$" -fuzztime 10s "./$dir"
+	done
+done
+echo "all tests passed"
