@@ -174,7 +174,7 @@ func (c *Collector) handleEvent(ctx *fasthttp.RequestCtx, pixel bool) {
 
 	pc := page.Campaign
 	ref := referrer.Classify(b.Referrer, page.Host, referrer.Campaign{
-		Source: pc.Source, Medium: pc.Medium, Campaign: pc.Campaign, Content: pc.Content, Term: pc.Term})
+		Source: pc.Source, Medium: pc.Medium, Campaign: pc.Campaign, Content: pc.Content, Term: pc.Term, ClickID: pc.ClickID})
 	e := sink.Event{
 		TS: now, Name: b.Name, Hostname: page.Host, Pathname: page.Path,
 		ReferrerHost: ref.Host, ReferrerPath: ref.Path, Source: ref.Source, Channel: ref.Channel,

@@ -53,6 +53,7 @@ var refs = []refCase{
 	{"https://example.com/elsewhere", "", "Direct / None", "Direct", ""}, // the site itself is no source
 	{"", "?utm_source=newsletter&utm_medium=email&utm_campaign=nov", "Newsletter", "Email", ""},
 	{"https://t.co/x", "?utm_source=fb&utm_medium=cpc", "Facebook", "Paid Social", "t.co"},
+	{"https://www.google.com/", "?gclid=Cj0KCQ123", "Google", "Paid Search", "google.com"},
 }
 
 // clientAddr is the i-th visitor's full address; its truncated form always

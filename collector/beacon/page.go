@@ -21,6 +21,10 @@ type Page struct {
 // Campaign holds the UTM parameters of the page URL.
 type Campaign struct {
 	Source, Medium, Campaign, Content, Term string
+	// ClickID is the name of an ad click-id parameter on the URL ("gclid" or
+	// "msclkid"): auto-tagged paid clicks carry no utm_*. Only the name is
+	// kept, never the value, which identifies one click.
+	ClickID string
 }
 
 // ParsePage splits an event URL (normally Beacon.URL) into host, path and
@@ -79,6 +83,11 @@ func ParsePage(rawURL string, keepFragment bool) (Page, error) {
 			dst = &ref
 		case "source":
 			dst = &source
+		case "gclid", "msclkid":
+			if pg.Campaign.ClickID == "" {
+				pg.Campaign.ClickID = key
+			}
+			continue
 		default:
 			continue
 		}
