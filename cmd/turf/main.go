@@ -120,6 +120,9 @@ func (l *listFlag) Set(v string) error {
 	return nil
 }
 
+// newFlagSetHook lets tests see the flag sets commands make.
+var newFlagSetHook = func(*flag.FlagSet) {}
+
 // newFlagSet makes a flag set whose -h output ends with the env rule.
 func newFlagSet(name, synopsis string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
@@ -127,5 +130,6 @@ func newFlagSet(name, synopsis string) *flag.FlagSet {
 		fmt.Fprintf(fs.Output(), "Usage: turf %s [flags]\n\n%s\n\nFlags (each also read from TURF_<FLAG> when not given, e.g. --batch-size from TURF_BATCH_SIZE):\n", name, synopsis)
 		fs.PrintDefaults()
 	}
+	newFlagSetHook(fs)
 	return fs
 }
