@@ -147,7 +147,9 @@ turf is running on http://%[1]s
   sites:         %[2]s
   tracker:       <script defer data-domain="%[3]s" src="http://%[1]s/js/script.js"></script>
   send an event: curl -X POST http://%[1]s/api/event -H 'Content-Type: application/json' \
+                   -A 'Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0' \
                    -d '{"name":"pageview","url":"https://%[3]s/","domain":"%[3]s"}'
+                 (a browser User-Agent: curl's own is dropped as a bot)
   health:        http://%[1]s/healthz    metrics: http://%[1]s/metrics
   data:          %[4]s
 Stop with Ctrl-C.
