@@ -149,7 +149,7 @@ func (c *Collector) handleEvent(ctx *fasthttp.RequestCtx, pixel bool) {
 		c.reject(ctx, "unknown_site", fasthttp.StatusBadRequest, "domain is not a site configured in this turf")
 		return
 	}
-	page, err := beacon.ParsePage(b.URL, c.cfg.KeepFragment)
+	page, err := beacon.ParsePage(b.URL, c.cfg.KeepFragment || b.HashMode)
 	if err != nil {
 		var be *beacon.Error
 		if errors.As(err, &be) {

@@ -59,6 +59,9 @@ type Beacon struct {
 	RevenueCurrency string // ISO 4217 upper-case, "" if none
 	RevenueMicros   int64  // amount * 1e6, exact decimal parsing (no float rounding surprises), 0 if none
 	Interactive     bool   // default true when absent
+	// HashMode is Plausible's "h": the site routes by URL fragment, so the
+	// fragment is part of the page path for this event.
+	HashMode bool
 }
 
 // Error is a rejected event. Reason is short and fixed, for a metrics label
@@ -122,6 +125,7 @@ type parser struct {
 	hasAmount   bool
 
 	interactive bool
+	hashMode    bool
 }
 
 var parsers = sync.Pool{New: func() any { return new(parser) }}
@@ -201,6 +205,19 @@ func (p *parser) event(s *scanner) *Error {
 			var v, ok bool
 			if v, ok, err = s.boolOrNull(); ok {
 				p.interactive = v
+			}
+		case "hashMode", "h":
+			// Plausible's tracker sends 1; accept a boolean too.
+			switch c := s.peek(); {
+			case c == 't' || c == 'f' || c == 'n':
+				p.hashMode, _, err = s.boolOrNull()
+			case c == '-' || (c >= '0' && c <= '9'):
+				var num []byte
+				if num, err = s.number(); err == nil {
+					p.hashMode = string(num) != "0"
+				}
+			default:
+				err = errWrongType
 			}
 		default:
 			err = s.skip(0)
@@ -482,6 +499,7 @@ func (p *parser) finish() (Beacon, *Error) {
 		Referrer:    str(p.referrer),
 		Domains:     make([]string, n),
 		Interactive: p.interactive,
+		HashMode:    p.hashMode,
 	}
 	for i := range b.Domains {
 		b.Domains[i] = str(domains[i])

@@ -37,7 +37,7 @@ func TestParse(t *testing.T) {
 				b.RevenueCurrency, b.RevenueMicros = "EUR", 9_990_000
 			})},
 		{"plausible tracker body", `{"n":"pageview","u":"https://example.com/a?utm_source=nl","d":"example.com","r":null,"h":1,"v":25}`,
-			want(func(b *Beacon) { b.URL = "https://example.com/a?utm_source=nl" })},
+			want(func(b *Beacon) { b.URL = "https://example.com/a?utm_source=nl"; b.HashMode = true })},
 		{"white space everywhere", " \n{ \"n\" : \"pageview\" ,\t\"u\":\"https://example.com/a\", \"d\" :\"example.com\" }\r\n", want(nil)},
 		{"multi domain", pv(`,"d":" Example.com, shop.example.com ,,example.com,EXAMPLE.COM "`),
 			want(func(b *Beacon) { b.Domains = []string{"example.com", "shop.example.com"} })},
@@ -77,6 +77,9 @@ func TestParse(t *testing.T) {
 		{"revenue null", pv(`,"$":null`), want(nil)},
 		{"revenue empty object", pv(`,"$":{}`), want(nil)},
 		{"not interactive", pv(`,"i":false`), want(func(b *Beacon) { b.Interactive = false })},
+		{"hash mode number", pv(`,"h":1`), want(func(b *Beacon) { b.HashMode = true })},
+		{"hash mode bool", pv(`,"hashMode":true`), want(func(b *Beacon) { b.HashMode = true })},
+		{"hash mode off", pv(`,"h":0`), want(func(b *Beacon) {})},
 		{"interactive null", pv(`,"interactive":null`), want(nil)},
 		{"escapes and unicode", `{"n":"sign\u0020up \"now\"","u":"https://example.com/caf\u00e9/\ud83d\ude00","d":"example.com","r":"https:\/\/t.co\/x"}`,
 			want(func(b *Beacon) {
@@ -155,6 +158,7 @@ func TestParseRejects(t *testing.T) {
 		{"deep nesting", pv(`,"x":` + strings.Repeat("[", 40) + strings.Repeat("]", 40)), "malformed_json"},
 		{"name is a number", `{"n":1,"u":"https://example.com/a","d":"example.com"}`, "wrong_type"},
 		{"interactive is a string", pv(`,"i":"no"`), "wrong_type"},
+		{"hash mode is a string", pv(`,"h":"x"`), "wrong_type"},
 		{"missing name", `{"u":"https://example.com/a","d":"example.com"}`, "missing_name"},
 		{"empty name", `{"n":"","u":"https://example.com/a","d":"example.com"}`, "missing_name"},
 		{"null name", `{"n":null,"u":"https://example.com/a","d":"example.com"}`, "missing_name"},

@@ -74,6 +74,13 @@ func ParseQuery(get func(key string) string) (Beacon, error) {
 	if err := object(pick("$", "revenue"), kindRevenue); err != nil {
 		return Beacon{}, err
 	}
+	switch pick("h", "hashMode") {
+	case "", "0", "false":
+	case "1", "true":
+		p.hashMode = true
+	default:
+		return Beacon{}, errWrongType
+	}
 	switch pick("i", "interactive") {
 	case "", "true", "1":
 	case "false", "0":

@@ -25,6 +25,7 @@ type Options struct {
 	IPv6Prefix     int // default 48
 	GeoIPDB        string
 	HonourDNT      bool
+	KeepFragment   bool
 	DisableGPC     bool
 	BatchSize      int           // default 1000
 	FlushInterval  time.Duration // default 100ms
@@ -62,7 +63,7 @@ func StartWith(t testing.TB, o Options, sites ...string) *Server {
 		Listen: "127.0.0.1:0",
 		Collector: collector.Config{
 			Sites: sites, TrustedProxies: o.TrustedProxies, IPv4Prefix: o.IPv4Prefix, IPv6Prefix: o.IPv6Prefix,
-			HonourGPC: !o.DisableGPC, HonourDNT: o.HonourDNT, TestMode: true,
+			HonourGPC: !o.DisableGPC, HonourDNT: o.HonourDNT, KeepFragment: o.KeepFragment, TestMode: true,
 		},
 		GeoIPDB:         o.GeoIPDB,
 		Sink:            sink.Config{BatchSize: o.BatchSize, FlushInterval: o.FlushInterval, QueueSize: 100 * o.BatchSize},
