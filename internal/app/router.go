@@ -9,6 +9,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"turf/collector"
+	"turf/script"
 )
 
 // router dispatches to the parts of turf that share the HTTP server. Each
@@ -24,6 +25,8 @@ func (r *router) handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	switch string(ctx.Path()) {
+	case script.Path:
+		script.Serve(ctx)
 	case "/healthz":
 		r.healthz(ctx)
 	case "/metrics":
