@@ -65,6 +65,7 @@ func TestServeFlagErrors(t *testing.T) {
 		{"--site", "a", "--batch-size", "0"},
 		{"--site", "a", "--queue-size", "5", "--batch-size", "10"},
 		{"--site", "a", "stray"},
+		{"--site", "a", "--query-burst", "0"},
 	} {
 		if _, err := serveFlags(args); err == nil {
 			t.Errorf("serveFlags(%q) accepted", args)
@@ -73,5 +74,35 @@ func TestServeFlagErrors(t *testing.T) {
 	t.Setenv("TURF_IPV6_PREFIX", "x")
 	if _, err := serveFlags([]string{"--site", "a"}); err == nil || !strings.Contains(err.Error(), "TURF_IPV6_PREFIX") {
 		t.Errorf("bad env value: %v", err)
+	}
+}
+
+func TestSiteConfigs(t *testing.T) {
+	cfg, err := serveFlags([]string{"--site", "a.example,b.example", "--site-timezone", "a.example=Europe/Amsterdam",
+		"--goal", "a.example=Signup", "--goal", "A.example=Visit /thanks"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sites, err := siteConfigs(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := sites["a.example"]
+	if a.Timezone != "Europe/Amsterdam" || len(a.Goals) != 2 || a.Goals[1] != "Visit /thanks" {
+		t.Errorf("a.example = %+v", a)
+	}
+	for _, bad := range [][]string{
+		{"--site-timezone", "a.example=Mars/Olympus"},
+		{"--site-timezone", "c.example=UTC"},
+		{"--goal", "a.example"},
+		{"--goal", "=Signup"},
+	} {
+		cfg, err := serveFlags(append([]string{"--site", "a.example"}, bad...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := siteConfigs(cfg); err == nil {
+			t.Errorf("siteConfigs accepted %q", bad)
+		}
 	}
 }

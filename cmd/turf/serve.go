@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"turf/collector/clientip"
 	"turf/collector/sink"
 	"turf/internal/app"
+	"turf/query"
 )
 
 // serveConfig is everything `turf serve` is configured with.
@@ -35,6 +37,10 @@ type serveConfig struct {
 	honourDNT       bool
 	saltGrace       time.Duration
 	testMode        bool
+	siteTimezones   listFlag
+	goals           listFlag
+	queryRate       float64
+	queryBurst      int
 }
 
 func init() {
@@ -59,6 +65,10 @@ func serveFlags(args []string) (*serveConfig, error) {
 	fs.BoolVar(&c.honourGPC, "honour-gpc", true, "do not store events of requests with Sec-GPC: 1 (Global Privacy Control); they are only counted")
 	fs.BoolVar(&c.honourDNT, "honour-dnt", false, "do not store events of requests with DNT: 1; they are only counted")
 	fs.DurationVar(&c.saltGrace, "salt-grace", 15*time.Minute, "how long after its UTC day a visitor salt is kept (for clock skew between instances) before it is destroyed")
+	fs.Var(&c.siteTimezones, "site-timezone", "time zone of a site's reports as site=Zone, e.g. example.com=Europe/Amsterdam (repeatable); default UTC")
+	fs.Var(&c.goals, "goal", "a site's goal as site=Goal: a custom event name (site=Signup) or a page (site=Visit /thanks) (repeatable)")
+	fs.Float64Var(&c.queryRate, "query-rate-limit", 10, "queries per second one API key may make on average, see --query-burst; more get 429")
+	fs.IntVar(&c.queryBurst, "query-burst", 30, "queries one API key may make at once, see --query-rate-limit")
 	fs.BoolVar(&c.testMode, "test-mode", false, "FOR TESTS ONLY: believe X-Turf-Test-Time / X-Turf-Test-Peer headers")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
@@ -72,6 +82,9 @@ func serveFlags(args []string) (*serveConfig, error) {
 	if err := clientip.ValidateBits(c.ipv4Prefix, c.ipv6Prefix); err != nil {
 		return nil, err
 	}
+	if c.queryRate <= 0 || c.queryBurst < 1 {
+		return nil, errors.New("--query-rate-limit must be positive and --query-burst at least 1")
+	}
 	if len(c.sites) == 0 {
 		return nil, errors.New("no site configured: pass --site example.com (repeatable) for each site whose events turf should store")
 	}
@@ -84,6 +97,10 @@ func runServe(args []string) error {
 		return err
 	}
 	trusted, err := clientip.ParsePrefixes(cfg.trustedProxies)
+	if err != nil {
+		return err
+	}
+	sites, err := siteConfigs(cfg)
 	if err != nil {
 		return err
 	}
@@ -112,6 +129,7 @@ func runServe(args []string) error {
 		},
 		GeoIPDB:         cfg.geoipDB,
 		Sink:            sink.Config{BatchSize: cfg.batchSize, FlushInterval: cfg.flushInterval, QueueSize: cfg.queueSize},
+		Query:           query.Config{Sites: sites, RateLimit: cfg.queryRate, Burst: cfg.queryBurst},
 		SaltGrace:       cfg.saltGrace,
 		ShutdownTimeout: cfg.shutdownTimeout,
 		Logf:            log.Printf,
@@ -131,6 +149,48 @@ func runServe(args []string) error {
 	}
 	signal.Stop(sig)
 	return a.Shutdown()
+}
+
+// siteConfigs collects --site-timezone and --goal per site.
+func siteConfigs(cfg *serveConfig) (map[string]query.SiteConfig, error) {
+	known := map[string]bool{}
+	for _, s := range cfg.sites {
+		known[strings.ToLower(s)] = true
+	}
+	out := map[string]query.SiteConfig{}
+	split := func(flagName, v string) (string, string, error) {
+		site, val, ok := strings.Cut(v, "=")
+		site, val = strings.ToLower(strings.TrimSpace(site)), strings.TrimSpace(val)
+		if !ok || site == "" || val == "" {
+			return "", "", fmt.Errorf("--%s %q: want site=value", flagName, v)
+		}
+		if !known[site] {
+			return "", "", fmt.Errorf("--%s %q: %s is not a --site", flagName, v, site)
+		}
+		return site, val, nil
+	}
+	for _, v := range cfg.siteTimezones {
+		site, tz, err := split("site-timezone", v)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := time.LoadLocation(tz); err != nil {
+			return nil, fmt.Errorf("--site-timezone %q: unknown time zone: %w", v, err)
+		}
+		sc := out[site]
+		sc.Timezone = tz
+		out[site] = sc
+	}
+	for _, v := range cfg.goals {
+		site, goal, err := split("goal", v)
+		if err != nil {
+			return nil, err
+		}
+		sc := out[site]
+		sc.Goals = append(sc.Goals, goal)
+		out[site] = sc
+	}
+	return out, nil
 }
 
 func printReady(cfg *serveConfig, ch *clickhouse) {

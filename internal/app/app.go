@@ -18,6 +18,7 @@ import (
 	"turf/collector/geo"
 	"turf/collector/sink"
 	"turf/collector/visitor"
+	"turf/query"
 )
 
 // Config is what App needs beyond an open, migrated ClickHouse.
@@ -26,6 +27,7 @@ type Config struct {
 	Collector       collector.Config
 	GeoIPDB         string
 	Sink            sink.Config
+	Query           query.Config
 	SaltGrace       time.Duration
 	ShutdownTimeout time.Duration
 	Logf            func(string, ...any)
@@ -68,6 +70,14 @@ func Start(ctx context.Context, cfg Config, conn driver.Conn, db string) (*App, 
 	if cfg.Collector.TestMode {
 		cfg.Logf("WARNING: test mode is on: clients can set event times and addresses. Never use it in production.")
 	}
+	if cfg.Query.Logf == nil {
+		cfg.Query.Logf = cfg.Logf
+	}
+	api, err := query.New(cfg.Query, conn, db)
+	if err != nil {
+		a.geo.Close()
+		return nil, err
+	}
 	if a.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		a.geo.Close()
 		return nil, fmt.Errorf("cannot listen on %s: %w", cfg.Listen, err)
@@ -78,7 +88,7 @@ func Start(ctx context.Context, cfg Config, conn driver.Conn, db string) (*App, 
 	a.stopBg = stop
 	go salts.Run(bg, time.Minute)
 
-	rt := &router{collector: col, metrics: a.Metrics, conn: conn}
+	rt := &router{collector: col, query: api, metrics: a.Metrics, conn: conn}
 	a.srv = &fasthttp.Server{
 		Handler:      rt.handle,
 		Name:         "turf",

@@ -9,6 +9,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"turf/collector"
+	"turf/query"
 	"turf/script"
 )
 
@@ -16,12 +17,13 @@ import (
 // part reports whether a path is its own.
 type router struct {
 	collector *collector.Collector
+	query     *query.API
 	metrics   *metrics.Set
 	conn      driver.Conn
 }
 
 func (r *router) handle(ctx *fasthttp.RequestCtx) {
-	if r.collector.Handle(ctx) {
+	if r.collector.Handle(ctx) || r.query.Handler(ctx) {
 		return
 	}
 	switch string(ctx.Path()) {

@@ -1,0 +1,171 @@
+package query
+
+import (
+	"strings"
+	"time"
+)
+
+var datePresets = []string{"day", "24h", "7d", "28d", "30d", "91d", "month", "6mo", "12mo", "year", "all"}
+
+// Range is a resolved date range: [Start, End) as instants, in the site's
+// time zone.
+type Range struct {
+	Start, End time.Time
+	// Dates is true when the range is made of whole local days, which is
+	// what decides the granularity of "time" and how a comparison shifts.
+	Dates bool
+}
+
+func localDay(t time.Time, loc *time.Location, addDays int) time.Time {
+	t = t.In(loc)
+	return time.Date(t.Year(), t.Month(), t.Day()+addDays, 0, 0, 0, 0, loc)
+}
+
+func monthStart(t time.Time, loc *time.Location, addMonths int) time.Time {
+	t = t.In(loc)
+	return time.Date(t.Year(), t.Month()+time.Month(addMonths), 1, 0, 0, 0, 0, loc)
+}
+
+// resolveRange turns the spec into instants. "Nd" is the last N days up to
+// and including today; month, 6mo, 12mo and year are whole calendar periods
+// that end with the current one. first is the earliest event of the site,
+// used by "all" (zero when the site has none).
+func resolveRange(spec DateRangeSpec, loc *time.Location, now, first time.Time) (Range, error) {
+	switch spec.Preset {
+	case "":
+	case "day":
+		return Range{localDay(now, loc, 0), localDay(now, loc, 1), true}, nil
+	case "24h":
+		end := now.Truncate(time.Second).Add(time.Second)
+		return Range{end.Add(-24 * time.Hour), end, false}, nil
+	case "7d", "28d", "30d", "91d":
+		n := map[string]int{"7d": 7, "28d": 28, "30d": 30, "91d": 91}[spec.Preset]
+		return Range{localDay(now, loc, 1-n), localDay(now, loc, 1), true}, nil
+	case "month":
+		return Range{monthStart(now, loc, 0), monthStart(now, loc, 1), true}, nil
+	case "6mo":
+		return Range{monthStart(now, loc, -5), monthStart(now, loc, 1), true}, nil
+	case "12mo":
+		return Range{monthStart(now, loc, -11), monthStart(now, loc, 1), true}, nil
+	case "year":
+		y := now.In(loc).Year()
+		return Range{time.Date(y, 1, 1, 0, 0, 0, 0, loc), time.Date(y+1, 1, 1, 0, 0, 0, 0, loc), true}, nil
+	case "all":
+		start := localDay(now, loc, 0)
+		if !first.IsZero() && first.Before(start) {
+			start = localDay(first, loc, 0)
+		}
+		return Range{start, localDay(now, loc, 1), true}, nil
+	default:
+		return Range{}, badf("#/date_range: invalid date range %q", spec.Preset)
+	}
+	s, sDate, err := parseBound(spec.Start, loc)
+	if err != nil {
+		return Range{}, badf("#/date_range/0: invalid date or date-time %q (use 2024-01-31 or 2024-01-31T10:00:00+01:00)", spec.Start)
+	}
+	e, eDate, err := parseBound(spec.End, loc)
+	if err != nil {
+		return Range{}, badf("#/date_range/1: invalid date or date-time %q (use 2024-01-31 or 2024-01-31T10:00:00+01:00)", spec.End)
+	}
+	if sDate != eDate {
+		return Range{}, badf("#/date_range: give both bounds as dates or both as date-times")
+	}
+	if eDate {
+		e = localDay(e, loc, 1) // dates are inclusive
+	} else {
+		e = e.Add(time.Second) // so is the last second of a date-time range
+	}
+	if !e.After(s) {
+		return Range{}, badf("#/date_range: the start must come before the end")
+	}
+	if s.Year() < 1971 || e.Year() > 2105 {
+		return Range{}, badf("#/date_range: dates must lie between 1971 and 2105")
+	}
+	return Range{s, e, eDate}, nil
+}
+
+func parseBound(s string, loc *time.Location) (time.Time, bool, error) {
+	if len(s) == len("2006-01-02") {
+		t, err := time.ParseInLocation("2006-01-02", s, loc)
+		return t, true, err
+	}
+	if !strings.Contains(s, "T") {
+		return time.Time{}, false, badf("no T")
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	return t.Truncate(time.Second), false, err
+}
+
+// comparisonRange is the range a comparison is made against.
+func comparisonRange(r Range, mode string, loc *time.Location) Range {
+	if mode == "year_over_year" {
+		return Range{r.Start.In(loc).AddDate(-1, 0, 0), r.End.In(loc).AddDate(-1, 0, 0), r.Dates}
+	}
+	if r.Dates {
+		s, e := r.Start.In(loc), r.End.In(loc)
+		days := 0
+		for d := s; d.Before(e); d = time.Date(d.Year(), d.Month(), d.Day()+1, 0, 0, 0, 0, loc) {
+			days++
+		}
+		return Range{time.Date(s.Year(), s.Month(), s.Day()-days, 0, 0, 0, 0, loc), s, true}
+	}
+	d := r.End.Sub(r.Start)
+	return Range{r.Start.Add(-d), r.Start, false}
+}
+
+// granularity picks the bucket of the "time" dimension.
+func granularity(dim string, r Range) string {
+	if dim != "time" {
+		return strings.TrimPrefix(dim, "time:")
+	}
+	switch d := r.End.Sub(r.Start); {
+	case d <= 50*time.Hour:
+		return "hour"
+	case d <= 40*24*time.Hour:
+		return "day"
+	default:
+		return "month"
+	}
+}
+
+// bucketLabel formats t's bucket as the SQL does: local, zero-padded.
+func bucketLabel(t time.Time, gran string, loc *time.Location) string {
+	t = t.In(loc)
+	switch gran {
+	case "hour":
+		return t.Format("2006-01-02 15:00:00")
+	case "week":
+		wd := (int(t.Weekday()) + 6) % 7
+		return time.Date(t.Year(), t.Month(), t.Day()-wd, 0, 0, 0, 0, loc).Format("2006-01-02")
+	case "month":
+		return t.Format("2006-01") + "-01"
+	default:
+		return t.Format("2006-01-02")
+	}
+}
+
+// timeLabels lists every bucket of the range in order.
+func timeLabels(r Range, gran string, loc *time.Location) []string {
+	var out []string
+	step := func(t time.Time) time.Time {
+		if gran == "hour" {
+			return t.Add(time.Hour)
+		}
+		l := t.In(loc)
+		return time.Date(l.Year(), l.Month(), l.Day()+1, 0, 0, 0, 0, loc)
+	}
+	t := r.Start
+	if gran == "hour" {
+		t = t.Truncate(time.Hour) // whole-hour zones: local and UTC hours coincide
+	}
+	for ; t.Before(r.End); t = step(t) {
+		l := bucketLabel(t, gran, loc)
+		if len(out) == 0 || out[len(out)-1] != l {
+			out = append(out, l)
+		}
+		if len(out) > 100000 {
+			break
+		}
+	}
+	return out
+}

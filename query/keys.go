@@ -1,0 +1,211 @@
+package query
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// Keys are "turf_<id>_<secret>": the id (8 hex digits) names the key in
+// listings and revocations, the secret (32 random bytes) makes it
+// unguessable. Only SHA-256 of the whole key is stored; a plain hash is
+// enough because the key is random, not chosen by a person.
+
+// Key is a stored key, without its secret.
+type Key struct {
+	ID      string
+	Sites   []string
+	Name    string
+	Created time.Time
+	Revoked bool
+}
+
+const keyPrefix = "turf_"
+
+func hashKey(key string) string {
+	h := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(h[:])
+}
+
+func keyID(key string) (string, bool) {
+	rest, ok := strings.CutPrefix(key, keyPrefix)
+	if !ok {
+		return "", false
+	}
+	id, secret, ok := strings.Cut(rest, "_")
+	if !ok || len(id) != 8 || len(secret) != 64 {
+		return "", false
+	}
+	return id, true
+}
+
+func tbl(db, name string) string { return "`" + db + "`." + name }
+
+// CreateKey makes a key for the sites and returns it; it is shown once.
+func CreateKey(ctx context.Context, conn driver.Conn, db string, sites []string, name string) (string, Key, error) {
+	if len(sites) == 0 {
+		return "", Key{}, errors.New("a key needs at least one site (--site)")
+	}
+	var b [36]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", Key{}, fmt.Errorf("cannot make a random key: %w", err)
+	}
+	id := hex.EncodeToString(b[:4])
+	key := keyPrefix + id + "_" + hex.EncodeToString(b[4:])
+	k := Key{ID: id, Sites: sites, Name: name, Created: time.Now().UTC().Truncate(time.Second)}
+	if err := writeKey(ctx, conn, db, k, hashKey(key)); err != nil {
+		return "", Key{}, err
+	}
+	return key, k, nil
+}
+
+func writeKey(ctx context.Context, conn driver.Conn, db string, k Key, hash string) error {
+	batch, err := conn.PrepareBatch(ctx, "INSERT INTO "+tbl(db, "api_keys")+" (key_id, key_hash, sites, name, created, revoked, version)")
+	if err != nil {
+		return fmt.Errorf("cannot store key %s: %w", k.ID, err)
+	}
+	defer batch.Close()
+	var rev uint8
+	if k.Revoked {
+		rev = 1
+	}
+	if err := batch.Append(k.ID, hash, k.Sites, k.Name, k.Created, rev, uint64(time.Now().UnixNano())); err != nil {
+		return fmt.Errorf("cannot store key %s: %w", k.ID, err)
+	}
+	if err := batch.Send(); err != nil {
+		return fmt.Errorf("cannot store key %s: %w", k.ID, err)
+	}
+	return nil
+}
+
+// RevokeKey revokes a key by its id (or the whole key).
+func RevokeKey(ctx context.Context, conn driver.Conn, db string, idOrKey string) error {
+	id := idOrKey
+	if kid, ok := keyID(idOrKey); ok {
+		id = kid
+	}
+	k, hash, err := loadKey(ctx, conn, db, id)
+	if err != nil {
+		return err
+	}
+	if k == nil {
+		return fmt.Errorf("no key with id %q", id)
+	}
+	k.Revoked = true
+	return writeKey(ctx, conn, db, *k, hash)
+}
+
+const keySelect = "SELECT key_id, argMax(key_hash, version), argMax(sites, version), argMax(name, version), argMax(created, version), argMax(revoked, version) FROM %s"
+
+func loadKey(ctx context.Context, conn driver.Conn, db, id string) (*Key, string, error) {
+	rows, err := conn.Query(ctx, fmt.Sprintf(keySelect+" WHERE key_id = @id GROUP BY key_id", tbl(db, "api_keys")), named("id", id))
+	if err != nil {
+		return nil, "", fmt.Errorf("cannot read key %s: %w", id, err)
+	}
+	defer rows.Close()
+	ks, hashes, err := scanKeys(rows)
+	if err != nil || len(ks) == 0 {
+		return nil, "", err
+	}
+	return &ks[0], hashes[0], nil
+}
+
+func scanKeys(rows driver.Rows) ([]Key, []string, error) {
+	var ks []Key
+	var hashes []string
+	for rows.Next() {
+		var k Key
+		var h string
+		var rev uint8
+		if err := rows.Scan(&k.ID, &h, &k.Sites, &k.Name, &k.Created, &rev); err != nil {
+			return nil, nil, fmt.Errorf("cannot read keys: %w", err)
+		}
+		k.Revoked = rev == 1
+		ks = append(ks, k)
+		hashes = append(hashes, h)
+	}
+	return ks, hashes, rows.Err()
+}
+
+// ListKeys lists every key, revoked ones included.
+func ListKeys(ctx context.Context, conn driver.Conn, db string) ([]Key, error) {
+	rows, err := conn.Query(ctx, fmt.Sprintf(keySelect+" GROUP BY key_id ORDER BY key_id", tbl(db, "api_keys")))
+	if err != nil {
+		return nil, fmt.Errorf("cannot list keys: %w", err)
+	}
+	defer rows.Close()
+	ks, _, err := scanKeys(rows)
+	return ks, err
+}
+
+var (
+	errNoKey     = errors.New("missing API key: send Authorization: Bearer <key>")
+	errBadKey    = errors.New("invalid API key")
+	errWrongSite = errors.New("this API key has no access to the site")
+)
+
+// keyCache remembers verified keys for a short while so that a query does
+// not cost a ClickHouse round trip for authentication; a revocation takes
+// effect within the TTL.
+type keyCache struct {
+	conn driver.Conn
+	db   string
+	ttl  time.Duration
+	now  func() time.Time
+	mu   sync.Mutex
+	keys map[string]cachedKey // by hash of the whole key
+}
+
+type cachedKey struct {
+	key     *Key // nil: no such key
+	fetched time.Time
+}
+
+// check returns the key's id if key may read site.
+func (c *keyCache) check(ctx context.Context, key, site string) (string, error) {
+	if key == "" {
+		return "", errNoKey
+	}
+	id, ok := keyID(key)
+	if !ok {
+		return "", errBadKey
+	}
+	h := hashKey(key)
+	now := c.now()
+	c.mu.Lock()
+	ck, ok := c.keys[h]
+	c.mu.Unlock()
+	if !ok || now.Sub(ck.fetched) > c.ttl {
+		k, stored, err := loadKey(ctx, c.conn, c.db, id)
+		if err != nil {
+			return "", err
+		}
+		if k != nil && subtle.ConstantTimeCompare([]byte(stored), []byte(h)) != 1 {
+			k = nil
+		}
+		ck = cachedKey{key: k, fetched: now}
+		c.mu.Lock()
+		if len(c.keys) > 10000 {
+			clear(c.keys) // bounded: guessed keys must not grow it forever
+		}
+		c.keys[h] = ck
+		c.mu.Unlock()
+	}
+	if ck.key == nil || ck.key.Revoked {
+		return "", errBadKey
+	}
+	if site != "" && !slices.Contains(ck.key.Sites, site) {
+		return "", errWrongSite
+	}
+	return id, nil
+}

@@ -1,0 +1,591 @@
+package query
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttputil"
+
+	"turf/internal/chtest"
+	"turf/query/synth"
+)
+
+func TestMain(m *testing.M) { chtest.Main(m) }
+
+// The oracle: expected answers computed from the generator's visits, which
+// are the truth (the generator made them as visits), with none of the SQL's
+// machinery.
+
+var ams = mustLoc("Europe/Amsterdam")
+
+func mustLoc(n string) *time.Location {
+	l, err := time.LoadLocation(n)
+	if err != nil {
+		panic(err)
+	}
+	return l
+}
+
+type oracle struct {
+	visits []synth.Visit
+	locs   map[string]*time.Location
+}
+
+type oq struct {
+	site       string
+	start, end time.Time
+	dims       []string
+	gran       string // of the time dimension
+	filters    []Filter
+	goals      []string
+}
+
+type oagg struct {
+	visitors, visits map[uint64]bool
+	visitIDs         map[int]*synth.Visit
+	pageviews        int64
+	events           int64
+	revenue, revN    int64
+}
+
+func visitDimValue(d string, v *synth.Visit) string {
+	f, l := v.Events[0], v.Events[len(v.Events)-1]
+	switch d {
+	case "visit:entry_page":
+		return f.Pathname
+	case "visit:exit_page":
+		return l.Pathname
+	case "visit:source":
+		return f.Source
+	case "visit:referrer":
+		if f.ReferrerHost == "" {
+			return "Direct / None"
+		}
+		return f.ReferrerHost + f.ReferrerPath
+	case "visit:channel":
+		return f.Channel
+	case "visit:utm_source":
+		return f.UTMSource
+	case "visit:utm_medium":
+		return f.UTMMedium
+	case "visit:utm_campaign":
+		return f.UTMCampaign
+	case "visit:utm_content":
+		return f.UTMContent
+	case "visit:utm_term":
+		return f.UTMTerm
+	case "visit:country":
+		return f.Country
+	case "visit:device":
+		return f.Device
+	case "visit:browser":
+		return f.Browser
+	case "visit:browser_version":
+		return f.BrowserVersion
+	case "visit:os":
+		return f.OS
+	case "visit:os_version":
+		return f.OSVersion
+	}
+	panic(d)
+}
+
+func (o *oracle) dimValue(q oq, d string, e *synth.Event, v *synth.Visit) (string, bool) {
+	loc := o.locs[q.site]
+	switch {
+	case d == "event:page":
+		return e.Pathname, true
+	case d == "event:hostname":
+		return e.Hostname, true
+	case d == "event:name":
+		return e.Name, true
+	case d == "event:goal":
+		g := e.Name
+		if g == "pageview" {
+			g = "Visit " + e.Pathname
+		}
+		if len(q.goals) == 0 {
+			return g, e.Name != "pageview"
+		}
+		return g, slices.Contains(q.goals, g)
+	case strings.HasPrefix(d, "event:props:"):
+		k := strings.TrimPrefix(d, "event:props:")
+		if i := slices.Index(e.PropsKeys, k); i >= 0 {
+			return e.PropsValues[i], true
+		}
+		return "(none)", true
+	case strings.HasPrefix(d, "visit:"):
+		return visitDimValue(d, v), true
+	case strings.HasPrefix(d, "time"):
+		t := e.TS.In(loc)
+		switch q.gran {
+		case "hour":
+			return t.Format("2006-01-02 15:00:00"), true
+		case "day":
+			return t.Format("2006-01-02"), true
+		case "week":
+			for t.Weekday() != time.Monday {
+				t = t.AddDate(0, 0, -1)
+			}
+			return t.Format("2006-01-02"), true
+		case "month":
+			return t.Format("2006-01") + "-01", true
+		}
+	}
+	panic(d)
+}
+
+func (o *oracle) match(q oq, f Filter, e *synth.Event, v *synth.Visit) bool {
+	switch f.Op {
+	case "and":
+		for _, c := range f.Children {
+			if !o.match(q, c, e, v) {
+				return false
+			}
+		}
+		return true
+	case "or":
+		for _, c := range f.Children {
+			if o.match(q, c, e, v) {
+				return true
+			}
+		}
+		return false
+	case "not":
+		return !o.match(q, f.Children[0], e, v)
+	}
+	var x string
+	if f.Dimension == "event:goal" {
+		x = e.Name
+		if x == "pageview" {
+			x = "Visit " + e.Pathname
+		}
+	} else {
+		x, _ = o.dimValue(q, f.Dimension, e, v)
+	}
+	any := false
+	for _, val := range f.Values {
+		a, b := x, val
+		if !f.CaseSensitive {
+			a, b = strings.ToLower(a), strings.ToLower(b)
+		}
+		switch strings.TrimSuffix(f.Op, "_not") {
+		case "is":
+			any = any || a == b
+		case "contains":
+			any = any || strings.Contains(a, b)
+		case "matches":
+			pat := val
+			if !f.CaseSensitive {
+				pat = "(?i)" + pat
+			}
+			any = any || regexp.MustCompile(pat).MatchString(x)
+		}
+	}
+	if strings.HasSuffix(f.Op, "_not") {
+		return !any
+	}
+	return any
+}
+
+func (o *oracle) run(q oq) map[string]*oagg {
+	out := map[string]*oagg{}
+	for vi := range o.visits {
+		v := &o.visits[vi]
+		if v.Site != q.site {
+			continue
+		}
+	events:
+		for ei := range v.Events {
+			e := &v.Events[ei]
+			if e.TS.Before(q.start) || !e.TS.Before(q.end) {
+				continue
+			}
+			for _, f := range q.filters {
+				if !o.match(q, f, e, v) {
+					continue events
+				}
+			}
+			var key []string
+			for _, d := range q.dims {
+				val, ok := o.dimValue(q, d, e, v)
+				if !ok {
+					continue events
+				}
+				key = append(key, val)
+			}
+			k := strings.Join(key, "\x00")
+			a := out[k]
+			if a == nil {
+				a = &oagg{visitors: map[uint64]bool{}, visitIDs: map[int]*synth.Visit{}}
+				out[k] = a
+			}
+			a.visitors[e.VisitorID] = true
+			a.visitIDs[v.ID] = v
+			a.events++
+			if e.Name == "pageview" {
+				a.pageviews++
+			}
+			if e.RevenueMicros != 0 && e.RevenueCurrency == "EUR" {
+				a.revenue += e.RevenueMicros
+				a.revN++
+			}
+		}
+	}
+	return out
+}
+
+// isBounce and duration follow docs/query.md, on the generator's visits.
+func isBounce(v *synth.Visit) bool {
+	pv, other := 0, 0
+	for _, e := range v.Events {
+		if e.Name == "pageview" {
+			pv++
+		} else if e.Interactive == 1 {
+			other++
+		}
+	}
+	return pv == 1 && other == 0
+}
+
+func duration(v *synth.Visit) int64 {
+	return int64(v.Events[len(v.Events)-1].TS.Sub(v.Events[0].TS) / time.Second)
+}
+
+// value is the expected metric, computed independently of metricValue.
+func (a *oagg) value(m string, base int64) float64 {
+	if a == nil {
+		a = &oagg{visitIDs: map[int]*synth.Visit{}}
+	}
+	visits := float64(len(a.visitIDs))
+	var bounces, dur float64
+	for _, v := range a.visitIDs {
+		if isBounce(v) {
+			bounces++
+		}
+		dur += float64(duration(v))
+	}
+	safe := func(x, y float64) float64 {
+		if y == 0 {
+			return 0
+		}
+		return x / y
+	}
+	switch m {
+	case "visitors":
+		return float64(len(a.visitors))
+	case "visits":
+		return visits
+	case "pageviews":
+		return float64(a.pageviews)
+	case "events":
+		return float64(a.events)
+	case "views_per_visit":
+		return math.Round(safe(float64(a.pageviews), visits)*100) / 100
+	case "bounce_rate":
+		return math.Round(100 * safe(bounces, visits))
+	case "visit_duration":
+		return math.Round(safe(dur, visits))
+	case "percentage":
+		return math.Round(1000*safe(float64(len(a.visitors)), float64(base))) / 10
+	case "conversion_rate":
+		return math.Round(10000*safe(float64(len(a.visitors)), float64(base))) / 100
+	case "total_revenue":
+		return math.Round(float64(a.revenue)/1e4) / 100
+	case "average_revenue":
+		if a.revN == 0 {
+			return 0
+		}
+		return math.Round(math.Round(float64(a.revenue)/float64(a.revN))/1e4) / 100
+	}
+	panic(m)
+}
+
+// --- the system under test, over HTTP ---
+
+type env struct {
+	t      *testing.T
+	client *fasthttp.Client
+	keys   map[string]string // site -> key
+	or     *oracle
+	now    time.Time
+	conn   driver.Conn
+	db     string
+}
+
+var testStart = time.Date(2024, 3, 28, 0, 0, 0, 0, time.UTC)
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	db := chtest.New(t)
+	visits := synth.Generate(synth.Config{Seed: 42, Sites: []string{"example.com", "other.org"}, Start: testStart, Days: 6, Persons: 40, VisitsPerDay: 120})
+	ctx := context.Background()
+	// Switching to the collector: send synth.Events(visits) over HTTP with
+	// the test-time headers instead, then Flush.
+	if err := synth.Insert(ctx, db.Conn, db.Name, synth.Events(visits)); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2024, 4, 2, 12, 0, 0, 0, time.UTC)
+	api, err := New(Config{
+		Sites: map[string]SiteConfig{"example.com": {Timezone: "Europe/Amsterdam"}},
+		Now:   func() time.Time { return now },
+		Burst: 1000, RateLimit: 1000,
+	}, db.Conn, db.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]string{}
+	for _, s := range []string{"example.com", "other.org"} {
+		k, _, err := CreateKey(ctx, db.Conn, db.Name, []string{s}, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[s] = k
+	}
+	ln := fasthttputil.NewInmemoryListener()
+	srv := &fasthttp.Server{Handler: func(c *fasthttp.RequestCtx) {
+		if !api.Handler(c) {
+			c.Error("not found", fasthttp.StatusNotFound)
+		}
+	}}
+	go srv.Serve(ln)
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	client := &fasthttp.Client{Dial: func(string) (net.Conn, error) { return ln.Dial() }}
+	return &env{t: t, client: client, keys: keys, or: &oracle{visits: visits, locs: map[string]*time.Location{"example.com": ams, "other.org": time.UTC}}, now: now, conn: db.Conn, db: db.Name}
+}
+
+func (e *env) post(key string, body any) (int, []byte) {
+	e.t.Helper()
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI("http://turf/api/v2/query")
+	req.Header.SetMethod("POST")
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	switch b := body.(type) {
+	case string:
+		req.SetBodyString(b)
+	default:
+		j, _ := json.Marshal(b)
+		req.SetBody(j)
+	}
+	if err := e.client.DoTimeout(req, resp, 60*time.Second); err != nil {
+		e.t.Fatal(err)
+	}
+	return resp.StatusCode(), bytes.Clone(resp.Body())
+}
+
+type apiResp struct {
+	Results []struct {
+		Metrics    []json.RawMessage `json:"metrics"`
+		Dimensions []string          `json:"dimensions"`
+	} `json:"results"`
+	Meta  map[string]json.RawMessage `json:"meta"`
+	Query map[string]json.RawMessage `json:"query"`
+}
+
+func (e *env) query(body map[string]any) apiResp {
+	e.t.Helper()
+	site, _ := body["site_id"].(string)
+	code, b := e.post(e.keys[site], body)
+	if code != 200 {
+		e.t.Fatalf("status %d: %s", code, b)
+	}
+	var r apiResp
+	if err := json.Unmarshal(b, &r); err != nil {
+		e.t.Fatalf("%v: %s", err, b)
+	}
+	return r
+}
+
+func metricNumber(t *testing.T, raw json.RawMessage) float64 {
+	var f float64
+	if json.Unmarshal(raw, &f) == nil {
+		return f
+	}
+	var rev Revenue
+	if err := json.Unmarshal(raw, &rev); err != nil {
+		t.Fatalf("metric %s: %v", raw, err)
+	}
+	return rev.Value
+}
+
+// check runs a query through the API and the oracle and compares every
+// number of every row.
+func (e *env) check(name string, body map[string]any, q oq) {
+	e.t.Run(name, func(t *testing.T) {
+		t.Helper()
+		env := *e
+		env.t = t
+		r := env.query(body)
+		metrics := body["metrics"].([]string)
+		exp := e.or.run(q)
+		var base map[string]*oagg
+		if slices.Contains(metrics, "percentage") {
+			q2 := q
+			q2.dims = nil
+			base = e.or.run(q2)
+		}
+		var conv map[string]*oagg
+		goalAt := slices.Index(q.dims, "event:goal")
+		if slices.Contains(metrics, "conversion_rate") {
+			q2 := q
+			q2.dims = slices.DeleteFunc(slices.Clone(q.dims), func(d string) bool { return d == "event:goal" })
+			q2.filters = withoutGoals(q.filters)
+			conv = e.or.run(q2)
+		}
+		if len(q.dims) == 0 && len(exp) == 0 {
+			exp[""] = nil
+		}
+		got := map[string]bool{}
+		for _, row := range r.Results {
+			k := strings.Join(row.Dimensions, "\x00")
+			got[k] = true
+			a, ok := exp[k]
+			if !ok {
+				t.Errorf("unexpected row %q", row.Dimensions)
+				continue
+			}
+			for i, m := range metrics {
+				var b int64
+				if base != nil {
+					if x := base[""]; x != nil {
+						b = int64(len(x.visitors))
+					}
+				}
+				if conv != nil {
+					d := slices.Clone(row.Dimensions)
+					if goalAt >= 0 {
+						d = slices.Delete(d, goalAt, goalAt+1)
+					}
+					if x := conv[strings.Join(d, "\x00")]; x != nil {
+						b = int64(len(x.visitors))
+					}
+				}
+				want := a.value(m, b)
+				if g := metricNumber(t, row.Metrics[i]); g != want {
+					t.Errorf("row %q metric %s = %v, want %v", row.Dimensions, m, g, want)
+				}
+			}
+		}
+		for k := range exp {
+			if !got[k] {
+				t.Errorf("missing row %q", strings.Split(k, "\x00"))
+			}
+		}
+		if len(exp) < 1 {
+			t.Errorf("the oracle expects no rows: the case tests nothing")
+		}
+	})
+}
+
+var allMetrics = []string{"visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration", "events", "total_revenue", "average_revenue"}
+
+func TestOracle(t *testing.T) {
+	e := newEnv(t)
+	amsDay := func(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, ams) }
+	// The fixed clock is 2024-04-02 14:00 in Amsterdam.
+	ranges := []struct {
+		name       string
+		dr         any
+		start, end time.Time
+	}{
+		{"custom dates over DST", []string{"2024-03-29", "2024-04-01"}, amsDay(2024, 3, 29), amsDay(2024, 4, 2)},
+		{"DST day", []string{"2024-03-31", "2024-03-31"}, amsDay(2024, 3, 31), amsDay(2024, 4, 1)},
+		{"7d", "7d", amsDay(2024, 3, 27), amsDay(2024, 4, 3)},
+		{"day", "day", amsDay(2024, 4, 2), amsDay(2024, 4, 3)},
+		{"month", "month", amsDay(2024, 4, 1), amsDay(2024, 5, 1)},
+		{"all", "all", amsDay(2024, 3, 28), amsDay(2024, 4, 3)},
+		{"24h", "24h", e.now.Add(-24 * time.Hour).Add(time.Second), e.now.Add(time.Second)},
+		{"date-times", []string{"2024-03-30T22:15:00+01:00", "2024-03-31T05:00:00+02:00"},
+			time.Date(2024, 3, 30, 21, 15, 0, 0, time.UTC), time.Date(2024, 3, 31, 3, 0, 1, 0, time.UTC)},
+	}
+	site := "example.com"
+	for _, r := range ranges {
+		e.check("aggregate/"+r.name, map[string]any{"site_id": site, "metrics": allMetrics, "date_range": r.dr},
+			oq{site: site, start: r.start, end: r.end})
+	}
+	full := ranges[0]
+	dims := append(append(append([]string{}, visitDims...), eventDims...), "event:props:plan", "event:props:url")
+	for _, d := range dims {
+		ms := allMetrics
+		if d != "event:goal" {
+			ms = append(slices.Clone(allMetrics), "percentage")
+		}
+		e.check("dim/"+d, map[string]any{"site_id": site, "metrics": ms, "date_range": full.dr, "dimensions": []string{d}},
+			oq{site: site, start: full.start, end: full.end, dims: []string{d}})
+	}
+	for _, g := range []struct{ dim, gran string }{{"time:hour", "hour"}, {"time:day", "day"}, {"time:week", "week"}, {"time:month", "month"}, {"time", "day"}} {
+		e.check("time/"+g.dim, map[string]any{"site_id": site, "metrics": allMetrics, "date_range": full.dr, "dimensions": []string{g.dim}},
+			oq{site: site, start: full.start, end: full.end, dims: []string{g.dim}, gran: g.gran})
+	}
+	e.check("time/hour on the DST day", map[string]any{"site_id": site, "metrics": allMetrics, "date_range": ranges[1].dr, "dimensions": []string{"time"}},
+		oq{site: site, start: ranges[1].start, end: ranges[1].end, dims: []string{"time"}, gran: "hour"})
+	e.check("two dims", map[string]any{"site_id": site, "metrics": allMetrics, "date_range": full.dr, "dimensions": []string{"visit:source", "event:page"}},
+		oq{site: site, start: full.start, end: full.end, dims: []string{"visit:source", "event:page"}})
+
+	filters := []struct {
+		name string
+		json []any
+		f    []Filter
+	}{
+		{"source is", []any{[]any{"is", "visit:source", []string{"Facebook", "X"}}},
+			[]Filter{{Op: "is", Dimension: "visit:source", Values: []string{"Facebook", "X"}, CaseSensitive: true}}},
+		{"page contains", []any{[]any{"contains", "event:page", []string{"blog"}}},
+			[]Filter{{Op: "contains", Dimension: "event:page", Values: []string{"blog"}, CaseSensitive: true}}},
+		{"country is_not, case-insensitive", []any{[]any{"is_not", "visit:country", []string{"nl", "de"}, map[string]bool{"case_sensitive": false}}},
+			[]Filter{{Op: "is_not", Dimension: "visit:country", Values: []string{"nl", "de"}}}},
+		{"matches and contains_not", []any{[]any{"matches", "event:page", []string{"^/(docs|blog)"}}, []any{"contains_not", "visit:device", []string{"Mob"}}},
+			[]Filter{{Op: "matches", Dimension: "event:page", Values: []string{"^/(docs|blog)"}, CaseSensitive: true}, {Op: "contains_not", Dimension: "visit:device", Values: []string{"Mob"}, CaseSensitive: true}}},
+		{"or / not / matches_not", []any{[]any{"or", []any{[]any{"is", "visit:channel", []string{"Email"}}, []any{"not", []any{"matches_not", "visit:entry_page", []string{"^/pricing$"}}}}}},
+			[]Filter{{Op: "or", Children: []Filter{{Op: "is", Dimension: "visit:channel", Values: []string{"Email"}, CaseSensitive: true}, {Op: "not", Children: []Filter{{Op: "matches_not", Dimension: "visit:entry_page", Values: []string{"^/pricing$"}, CaseSensitive: true}}}}}}},
+		{"goal", []any{[]any{"is", "event:goal", []string{"Signup", "Visit /pricing"}}},
+			[]Filter{{Op: "is", Dimension: "event:goal", Values: []string{"Signup", "Visit /pricing"}, CaseSensitive: true}}},
+		{"props", []any{[]any{"is", "event:props:plan", []string{"pro"}}},
+			[]Filter{{Op: "is", Dimension: "event:props:plan", Values: []string{"pro"}, CaseSensitive: true}}},
+		{"utm and name", []any{[]any{"is", "visit:utm_medium", []string{"email"}}, []any{"is_not", "event:name", []string{"pageview"}}},
+			[]Filter{{Op: "is", Dimension: "visit:utm_medium", Values: []string{"email"}, CaseSensitive: true}, {Op: "is_not", Dimension: "event:name", Values: []string{"pageview"}, CaseSensitive: true}}},
+	}
+	for _, f := range filters {
+		for _, d := range [][]string{nil, {"visit:source"}, {"event:page"}} {
+			ms := allMetrics
+			if strings.Contains(f.name, "goal") {
+				ms = append(slices.Clone(allMetrics), "conversion_rate")
+			}
+			body := map[string]any{"site_id": site, "metrics": ms, "date_range": full.dr, "filters": f.json}
+			if d != nil {
+				body["dimensions"] = d
+			}
+			e.check(fmt.Sprintf("filter/%s/%v", f.name, d), body, oq{site: site, start: full.start, end: full.end, dims: d, filters: f.f})
+		}
+	}
+	e.check("goal dimension with conversion rate", map[string]any{"site_id": site, "metrics": []string{"visitors", "events", "conversion_rate"}, "date_range": full.dr, "dimensions": []string{"event:goal", "visit:device"}},
+		oq{site: site, start: full.start, end: full.end, dims: []string{"event:goal", "visit:device"}})
+	// The other site is in UTC and its own.
+	e.check("other site", map[string]any{"site_id": "other.org", "metrics": allMetrics, "date_range": []string{"2024-03-29", "2024-04-01"}, "dimensions": []string{"time:day"}},
+		oq{site: "other.org", start: time.Date(2024, 3, 29, 0, 0, 0, 0, time.UTC), end: time.Date(2024, 4, 2, 0, 0, 0, 0, time.UTC), dims: []string{"time:day"}, gran: "day"})
+}
+
+// sortedKeys is for readable failure messages.
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}

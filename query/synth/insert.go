@@ -1,0 +1,41 @@
+package synth
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// Insert writes events straight into the events table of database db, in
+// batches, the way the collector's sink does.
+func Insert(ctx context.Context, conn driver.Conn, db string, evs []Event) error {
+	const cols = "site, ts, name, visitor_id, hostname, pathname, referrer_host, referrer_path, source, channel, utm_source, utm_medium, utm_campaign, utm_content, utm_term, country, browser, browser_version, os, os_version, device, ip_prefix, props_keys, props_values, revenue_micros, revenue_currency, interactive, batch_id"
+	for len(evs) > 0 {
+		n := min(len(evs), 100000)
+		b, err := conn.PrepareBatch(ctx, "INSERT INTO `"+db+"`.events ("+cols+")")
+		if err != nil {
+			return fmt.Errorf("cannot insert events: %w", err)
+		}
+		for _, e := range evs[:n] {
+			keys, vals := e.PropsKeys, e.PropsValues
+			if keys == nil {
+				keys, vals = []string{}, []string{}
+			}
+			if err := b.Append(e.Site, e.TS, e.Name, e.VisitorID, e.Hostname, e.Pathname, e.ReferrerHost, e.ReferrerPath,
+				e.Source, e.Channel, e.UTMSource, e.UTMMedium, e.UTMCampaign, e.UTMContent, e.UTMTerm,
+				e.Country, e.Browser, e.BrowserVersion, e.OS, e.OSVersion, e.Device, e.IP, keys, vals,
+				e.RevenueMicros, e.RevenueCurrency, e.Interactive, "synth"); err != nil {
+				b.Close()
+				return fmt.Errorf("cannot insert events: %w", err)
+			}
+		}
+		if err := b.Send(); err != nil {
+			b.Close()
+			return fmt.Errorf("cannot insert events: %w", err)
+		}
+		b.Close()
+		evs = evs[n:]
+	}
+	return nil
+}
