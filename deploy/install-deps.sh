@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # install-deps.sh installs what turf and its tests need on Debian, skipping
 # whatever is already there. Usage: deploy/install-deps.sh [--test]
-#   --test  also the test-only tools (headless Chromium for browser tests)
+#   --test  also the test-only tools (headless Chromium for browser tests,
+#           ZooKeeper for the ClickHouse cluster test)
 set -euo pipefail
 
 want_test=false
@@ -15,6 +16,7 @@ command -v clickhouse-server >/dev/null 2>&1 || [ -x /usr/sbin/clickhouse-server
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 if $want_test; then
 	command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || pkgs+=(chromium)
+	[ -f /usr/share/java/zookeeper.jar ] || pkgs+=(zookeeper)
 fi
 if [ ${#pkgs[@]} -gt 0 ]; then
 	echo "installing Debian packages: ${pkgs[*]}"

@@ -76,9 +76,10 @@ func All() ([]Migration, error) {
 }
 
 type tmplData struct {
-	DB        string
+	DB        string // quoted, for SQL
 	OnCluster string
 	cluster   string
+	rawDB     string // unquoted, for the ZooKeeper path
 }
 
 // Engine names the table engine: MergeTree on a single node,
@@ -98,7 +99,7 @@ func (d tmplData) engine(kind, table string, args ...string) string {
 		}
 		return kind + "(" + strings.Join(args, ", ") + ")"
 	}
-	all := append([]string{fmt.Sprintf("'/clickhouse/tables/{shard}/%s/%s'", d.DB, table), "'{replica}'"}, args...)
+	all := append([]string{fmt.Sprintf("'/clickhouse/tables/{shard}/%s/%s'", d.rawDB, table), "'{replica}'"}, args...)
 	return "Replicated" + kind + "(" + strings.Join(all, ", ") + ")"
 }
 
@@ -108,7 +109,7 @@ func Render(sqlTmpl string, o Options) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("BUG: migration template: %w", err)
 	}
-	d := tmplData{DB: quoteIdent(o.DB), cluster: o.Cluster}
+	d := tmplData{DB: quoteIdent(o.DB), cluster: o.Cluster, rawDB: o.DB}
 	if o.Cluster != "" {
 		d.OnCluster = "ON CLUSTER " + quoteIdent(o.Cluster)
 	}
@@ -164,7 +165,7 @@ func Migrate(ctx context.Context, conn driver.Conn, o Options, logf func(format 
 	if err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+quoteIdent(o.DB)+onCluster); err != nil {
 		return fmt.Errorf("cannot create database %s: %w", o.DB, err)
 	}
-	d := tmplData{DB: quoteIdent(o.DB), cluster: o.Cluster}
+	d := tmplData{DB: quoteIdent(o.DB), cluster: o.Cluster, rawDB: o.DB}
 	mt := fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s%s (version UInt32, dirty UInt8, seq UInt64, applied DateTime) ENGINE = %s ORDER BY (version, seq)",
 		quoteIdent(o.DB), Migrations, onCluster, d.Engine(Migrations))
 	if err := conn.Exec(ctx, mt); err != nil {

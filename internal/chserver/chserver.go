@@ -51,6 +51,25 @@ func FindBinary() ([]string, error) {
 // Start writes a config under dir, starts the server on a free loopback port
 // and waits until it answers queries.
 func Start(ctx context.Context, dir string) (*Server, error) {
+	return StartWithConfig(ctx, dir, Config{})
+}
+
+// Config adds to the generated server config. The zero Config is what Start
+// uses.
+type Config struct {
+	// Port is the native protocol port; 0 picks a free one. A cluster needs
+	// it chosen up front: every node's remote_servers names every node's port
+	// before any of them is running.
+	Port int
+	// ExtraXML is placed inside the top-level element of config.xml, after
+	// the generated settings: interserver_http_port, remote_servers, macros,
+	// zookeeper and the like.
+	ExtraXML string
+}
+
+// StartWithConfig is Start with additions to the config: the cluster tests
+// use it to run several servers as replicas of one cluster.
+func StartWithConfig(ctx context.Context, dir string, c Config) (*Server, error) {
 	bin, err := FindBinary()
 	if err != nil {
 		return nil, err
@@ -64,11 +83,13 @@ func Start(ctx context.Context, dir string) (*Server, error) {
 			return nil, fmt.Errorf("cannot create ClickHouse directory: %w", err)
 		}
 	}
-	port, err := freePort()
-	if err != nil {
-		return nil, err
+	port := c.Port
+	if port == 0 {
+		if port, err = freePort(); err != nil {
+			return nil, err
+		}
 	}
-	if err := writeConfig(dir, port); err != nil {
+	if err := writeConfig(dir, port, c.ExtraXML); err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin[0], append(bin[1:], "--config-file="+filepath.Join(dir, "config.xml"))...)
@@ -151,6 +172,10 @@ func (s *Server) Stop() error {
 func (s *Server) Pause() error  { return s.cmd.Process.Signal(syscall.SIGSTOP) }
 func (s *Server) Resume() error { return s.cmd.Process.Signal(syscall.SIGCONT) }
 
+// FreePort returns a TCP port that was free on 127.0.0.1 a moment ago, for
+// the ports a caller of StartWithConfig has to name itself.
+func FreePort() (int, error) { return freePort() }
+
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -160,8 +185,8 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func writeConfig(dir string, port int) error {
-	r := strings.NewReplacer("{{DIR}}", dir, "{{PORT}}", strconv.Itoa(port))
+func writeConfig(dir string, port int, extraXML string) error {
+	r := strings.NewReplacer("{{DIR}}", dir, "{{PORT}}", strconv.Itoa(port), "{{EXTRA}}", extraXML)
 	if err := os.WriteFile(filepath.Join(dir, "config.xml"), []byte(r.Replace(configXML)), 0o640); err != nil {
 		return fmt.Errorf("cannot write ClickHouse config: %w", err)
 	}
@@ -194,7 +219,7 @@ const configXML = `<?xml version="1.0"?>
   <default_profile>default</default_profile>
   <default_database>default</default_database>
   <timezone>UTC</timezone>
-</yandex>
+{{EXTRA}}</yandex>
 `
 
 const usersXML = `<?xml version="1.0"?>
