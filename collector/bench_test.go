@@ -21,7 +21,10 @@ import (
 func BenchmarkHandleEvent(b *testing.B) {
 	db := chtest.New(b)
 	set := metrics.NewSet()
-	snk := sink.New(db.Conn, db.Name, sink.Config{BatchSize: 10000, FlushInterval: time.Second, QueueSize: 1 << 20}, set, b.Logf)
+	snk, err := sink.New(db.Conn, db.Name, sink.Config{Dir: b.TempDir(), SyncInterval: time.Second, BatchSize: 10000, FlushInterval: time.Second, QueueSize: 1 << 20}, set, b.Logf)
+	if err != nil {
+		b.Fatal(err)
+	}
 	go snk.Run()
 	defer snk.Close(b.Context())
 	salts := visitor.NewStore(db.Conn, db.Name, time.Now, time.Minute, b.Logf)

@@ -199,10 +199,13 @@ func (c *Collector) handleEvent(ctx *fasthttp.RequestCtx, pixel bool) {
 }
 
 func queueReason(err error) string {
-	if errors.Is(err, sink.ErrClosed) {
+	switch {
+	case errors.Is(err, sink.ErrClosed):
 		return "shutting_down"
+	case errors.Is(err, sink.ErrFull):
+		return "spool_full"
 	}
-	return "queue_full"
+	return "spool_error"
 }
 
 func (c *Collector) parse(ctx *fasthttp.RequestCtx, pixel bool) (beacon.Beacon, error) {

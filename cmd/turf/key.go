@@ -23,6 +23,12 @@ func runKey(args []string) error {
 		return errors.New("usage: turf key create --site example.com [--name NAME] | turf key revoke KEY_ID | turf key list")
 	}
 	sub, args := args[0], args[1:]
+	// The key id comes first (turf key revoke ID [flags]): flags end at the
+	// first positional argument.
+	var id string
+	if sub == "revoke" && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		id, args = args[0], args[1:]
+	}
 	var sites listFlag
 	var name string
 	fs := newFlagSet("key "+sub, "Manages keys for POST /api/v2/query. A key is printed once, when it is created;\nonly its SHA-256 is stored.")
@@ -33,6 +39,9 @@ func runKey(args []string) error {
 	open := openClickHouse(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if sub == "revoke" && id == "" {
+		return errors.New("usage: turf key revoke KEY_ID (the 8 hex digits after turf_, see turf key list)")
 	}
 	conn, db, closeConn, err := open()
 	if err != nil {
@@ -51,10 +60,7 @@ func runKey(args []string) error {
 		fmt.Println(key)
 		return nil
 	case "revoke":
-		if fs.NArg() != 1 {
-			return errors.New("usage: turf key revoke KEY_ID (the 8 hex digits after turf_, see turf key list)")
-		}
-		if err := query.RevokeKey(ctx, conn, db, fs.Arg(0)); err != nil {
+		if err := query.RevokeKey(ctx, conn, db, id); err != nil {
 			return err
 		}
 		fmt.Fprintln(os.Stderr, "revoked; servers stop accepting it within their key cache time (10s by default)")

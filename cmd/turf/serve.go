@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"turf/collector/sink"
 	"turf/internal/app"
 	"turf/query"
+	"turf/retention"
 )
 
 // serveConfig is everything `turf serve` is configured with.
@@ -31,11 +33,17 @@ type serveConfig struct {
 	batchSize       int
 	flushInterval   time.Duration
 	queueSize       int
+	spoolMaxBytes   int64
+	spoolFsync      time.Duration
+	insertTimeout   time.Duration
 	shutdownTimeout time.Duration
 	keepFragment    bool
 	honourGPC       bool
 	honourDNT       bool
 	saltGrace       time.Duration
+	retention       *retentionFlags
+	retentionEvery  time.Duration
+	retentionPolicy retention.Policy
 	testMode        bool
 	siteTimezones   listFlag
 	goals           listFlag
@@ -59,7 +67,10 @@ func serveFlags(args []string) (*serveConfig, error) {
 	fs.StringVar(&c.geoipDB, "geoip-db", "", "path to a country or city .mmdb (MaxMind GeoIP2/GeoLite2, DB-IP, or ip-location-db's country_code layout); empty: no countries")
 	fs.IntVar(&c.batchSize, "batch-size", 10000, "insert into ClickHouse when this many events wait, or after --flush-interval")
 	fs.DurationVar(&c.flushInterval, "flush-interval", time.Second, "insert waiting events at least this often, see --batch-size")
-	fs.IntVar(&c.queueSize, "queue-size", 200000, "events held in memory for the flush loop; when full, new events get 503 with Retry-After")
+	fs.IntVar(&c.queueSize, "queue-size", 200000, "events held in memory while they wait to be written to the spool; when full, new events get 503 with Retry-After")
+	fs.Int64Var(&c.spoolMaxBytes, "spool-max-bytes", 1<<30, "disk space for the spool under --data-dir/spool, where every accepted event waits until ClickHouse has it; when full, new events get 503 with Retry-After")
+	fs.DurationVar(&c.spoolFsync, "spool-fsync-interval", time.Second, "fsync the spool this often: a power cut can lose the events of the last interval (kill -9 loses none); 0: fsync before every 202, slower but loses nothing")
+	fs.DurationVar(&c.insertTimeout, "insert-timeout", 30*time.Second, "give up one insert attempt into ClickHouse after this; it is retried, exactly once, from the spool")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM/SIGINT, how long to wait for open requests and the final insert")
 	fs.BoolVar(&c.keepFragment, "keep-fragment", false, "keep the URL fragment (#...) in page paths, for sites with hash routing")
 	fs.BoolVar(&c.honourGPC, "honour-gpc", true, "do not store events of requests with Sec-GPC: 1 (Global Privacy Control); they are only counted")
@@ -69,12 +80,21 @@ func serveFlags(args []string) (*serveConfig, error) {
 	fs.Var(&c.goals, "goal", "a site's goal as site=Goal: a custom event name (site=Signup) or a page (site=Visit /thanks) (repeatable)")
 	fs.Float64Var(&c.queryRate, "query-rate-limit", 10, "queries per second one API key may make on average, see --query-burst; more get 429")
 	fs.IntVar(&c.queryBurst, "query-burst", 30, "queries one API key may make at once, see --query-rate-limit")
+	c.retention = addRetentionFlags(fs)
+	fs.DurationVar(&c.retentionEvery, "retention-interval", time.Hour, "how often expired rows are removed (see --retention); 0: never, e.g. when a cron job runs turf retention")
 	fs.BoolVar(&c.testMode, "test-mode", false, "FOR TESTS ONLY: believe X-Turf-Test-Time / X-Turf-Test-Peer headers")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
+	var err error
+	if c.retentionPolicy, err = c.retention.policy(); err != nil {
+		return nil, err
+	}
 	if c.batchSize < 1 || c.queueSize < c.batchSize {
 		return nil, fmt.Errorf("--batch-size must be at least 1 and --queue-size at least --batch-size (got %d and %d)", c.batchSize, c.queueSize)
+	}
+	if c.spoolMaxBytes < 1<<20 || c.spoolFsync < 0 || c.insertTimeout <= 0 {
+		return nil, errors.New("--spool-max-bytes must be at least 1 MiB (1048576), --spool-fsync-interval not negative, --insert-timeout positive")
 	}
 	if c.flushInterval <= 0 || c.shutdownTimeout <= 0 {
 		return nil, errors.New("--flush-interval and --shutdown-timeout must be positive")
@@ -89,6 +109,12 @@ func serveFlags(args []string) (*serveConfig, error) {
 		return nil, errors.New("no site configured: pass --site example.com (repeatable) for each site whose events turf should store")
 	}
 	return c, nil
+}
+
+// sinkConfig puts the spool under --data-dir, next to the managed ClickHouse.
+func (c *serveConfig) sinkConfig() sink.Config {
+	return sink.Config{Dir: filepath.Join(c.db.dataDir, "spool"), MaxBytes: c.spoolMaxBytes, SyncInterval: c.spoolFsync,
+		BatchSize: c.batchSize, FlushInterval: c.flushInterval, QueueSize: c.queueSize, InsertTimeout: c.insertTimeout}
 }
 
 func runServe(args []string) error {
@@ -128,9 +154,10 @@ func runServe(args []string) error {
 			KeepFragment: cfg.keepFragment, HonourGPC: cfg.honourGPC, HonourDNT: cfg.honourDNT, TestMode: cfg.testMode,
 		},
 		GeoIPDB:         cfg.geoipDB,
-		Sink:            sink.Config{BatchSize: cfg.batchSize, FlushInterval: cfg.flushInterval, QueueSize: cfg.queueSize},
+		Sink:            cfg.sinkConfig(),
 		Query:           query.Config{Sites: sites, RateLimit: cfg.queryRate, Burst: cfg.queryBurst},
 		SaltGrace:       cfg.saltGrace,
+		Retention:       retention.Config{Policy: cfg.retentionPolicy, Interval: cfg.retentionEvery, Cluster: cfg.db.cluster},
 		ShutdownTimeout: cfg.shutdownTimeout,
 		Logf:            log.Printf,
 	}, ch.conn, ch.db)

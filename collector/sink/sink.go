@@ -1,275 +1,608 @@
-// Package sink moves events from request handlers into ClickHouse: a bounded
-// queue that never blocks a handler, and one flush loop that inserts a batch
-// when it is full or old enough.
+// Package sink moves events from request handlers into ClickHouse, exactly
+// once, through a write-ahead spool on local disk.
+//
+// Add writes the event to the spool (group-committed with the other requests
+// of the moment) and returns: an accepted event is on disk before its 202,
+// whatever ClickHouse is doing. One flush loop reads the spool in order and
+// inserts batches when they are full or old enough; a record leaves the
+// spool only once ClickHouse has it. While ClickHouse is down or slow the
+// loop retries one batch and the spool grows on disk, not in memory; when
+// the spool reaches its size limit Add refuses (the handler answers 503).
+//
+// Exactly once: every insert takes one contiguous run of spool records of
+// one month (one partition, so ClickHouse applies it atomically) and is
+// named after the spool position of its first record, in the batch_id
+// column and as the query id. The name is fixed before the first attempt
+// and is the same in every later attempt and process, so whenever the
+// outcome of an attempt is unknown (an error, a timeout, a kill -9, or a
+// replay of records spooled by an earlier run) the loop first waits until
+// no insert of this spool is still running on the server, then counts the
+// rows with that name: n > 0 means the run's first n records are stored and
+// are passed over, 0 means none is and the run is sent again. No FINAL, no
+// ReplacingMergeTree, nothing ClickHouse 18.16 lacks.
+//
+// A run ClickHouse rejects for good (a schema mismatch, an undecodable
+// record) is set aside in the spool's dead/ directory, counted and logged,
+// and the loop goes on.
 package sink
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/VictoriaMetrics/metrics"
+
+	"turf/collector/spool"
 )
 
 // Config sizes the sink.
 type Config struct {
+	Dir           string        // spool directory (under --data-dir)
+	MaxBytes      int64         // spool size on disk; beyond it Add refuses. 0: 1 GiB
+	SyncInterval  time.Duration // fsync the spool this often; 0: before every Add returns (see package spool)
+	SegmentBytes  int64         // spool segment size; 0: derived from MaxBytes
 	BatchSize     int           // insert when this many events are waiting
 	FlushInterval time.Duration // or when the oldest waiting event is this old
-	QueueSize     int           // events waiting for the flush loop; beyond it Add refuses
+	QueueSize     int           // events waiting for the spool writer; beyond it Add refuses
 	InsertTimeout time.Duration // one insert attempt; 0 means 30s
 }
 
 // ErrClosed is returned by Add after Close.
 var ErrClosed = errors.New("sink is shutting down")
 
-// ErrFull is returned by Add when the queue is full.
-var ErrFull = errors.New("event queue is full")
+// ErrFull is returned by Add when the spool is full.
+var ErrFull = errors.New("event spool is full")
 
 // Sink batches events into the events table.
 type Sink struct {
-	conn  driver.Conn
-	table string
-	cfg   Config
-	logf  func(string, ...any)
+	conn     driver.Conn
+	table    string
+	cfg      Config
+	logf     func(string, ...any)
+	spool    *spool.Spool
+	idPrefix string         // of batch ids: this spool's id
+	loc      *time.Location // the server's time zone: it decides the month partitions
 
-	// mu orders Add against Close: once Close holds it, no Add can slip an
-	// event into the queue behind the final drain.
-	mu      sync.RWMutex
-	closed  bool
-	queue   chan Event
-	flushRq chan chan error
-	stop    chan context.Context
-	done    chan error
+	stop     chan context.Context
+	flushRq  chan flushReq
+	done     chan error
+	abortCtx context.Context // cancelled at the shutdown deadline: cuts an insert short
+	abort    context.CancelFunc
+	closed   atomic.Bool
 
-	inserted     *metrics.Counter
-	insertErrors *metrics.Counter
-	batchSeconds *metrics.Histogram
+	// Owned by Run.
+	batch     []item
+	firstAt   time.Time
+	skip      int  // records already in ClickHouse, passed over as they are read
+	uncertain bool // the last attempt's outcome is unknown: count before sending again
+	closing   bool
+	waiters   []flushReq
+	committed spool.Pos
+
+	failing      atomic.Bool  // the last insert attempt failed
+	lastRefused  atomic.Int64 // unix nanoseconds of the last refusal
+	refusedSince atomic.Int64 // refusals since the last log line
+	lastRefusLog atomic.Int64
+
+	inserted      *metrics.Counter
+	insertErrors  *metrics.Counter
+	insertRetries *metrics.Counter
+	replayed      *metrics.Counter
+	alreadyStored *metrics.Counter
+	deadEvents    *metrics.Counter
+	deadBatches   *metrics.Counter
+	batchSeconds  *metrics.Histogram
 }
 
-// New makes a sink writing to db.events. Metrics go to set.
-func New(conn driver.Conn, db string, cfg Config, set *metrics.Set, logf func(string, ...any)) *Sink {
+// item is one spool record in the batch: an event, or a record that does not
+// decode (err set, raw kept for the dead-letter file).
+type item struct {
+	e       Event
+	at, end spool.Pos
+	raw     []byte
+	err     error
+}
+
+type flushReq struct {
+	target spool.Pos
+	reply  chan error
+}
+
+// New opens the spool in cfg.Dir (replaying what an earlier run left there)
+// and makes a sink writing to db.events. Metrics go to set.
+func New(conn driver.Conn, db string, cfg Config, set *metrics.Set, logf func(string, ...any)) (*Sink, error) {
 	if cfg.InsertTimeout == 0 {
 		cfg.InsertTimeout = 30 * time.Second
 	}
-	s := &Sink{
-		conn: conn, table: db + ".events", cfg: cfg, logf: logf,
-		queue:        make(chan Event, cfg.QueueSize),
-		flushRq:      make(chan chan error),
-		stop:         make(chan context.Context),
-		done:         make(chan error, 1),
-		inserted:     set.NewCounter("turf_events_inserted_total"),
-		insertErrors: set.NewCounter("turf_insert_errors_total"),
-		batchSeconds: set.NewHistogram("turf_batch_insert_duration_seconds"),
+	if cfg.Dir == "" {
+		return nil, errors.New("BUG: sink.Config.Dir is empty")
 	}
-	set.NewGauge("turf_queue_depth", func() float64 { return float64(len(s.queue)) })
-	return s
+	sp, err := spool.Open(cfg.Dir, spool.Options{
+		MaxBytes: cfg.MaxBytes, SegmentBytes: cfg.SegmentBytes, SyncInterval: cfg.SyncInterval,
+		MaxPending: cfg.QueueSize, Metrics: set, Logf: logf,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot open the spool: %w", err)
+	}
+	s := &Sink{
+		conn: conn, table: db + ".events", cfg: cfg, logf: logf, spool: sp, idPrefix: sp.ID() + "-",
+		stop:          make(chan context.Context, 1),
+		flushRq:       make(chan flushReq),
+		done:          make(chan error, 1),
+		batch:         make([]item, 0, cfg.BatchSize),
+		inserted:      set.NewCounter("turf_events_inserted_total"),
+		insertErrors:  set.NewCounter("turf_insert_errors_total"),
+		insertRetries: set.NewCounter("turf_insert_retries_total"),
+		replayed:      set.NewCounter("turf_events_replayed_total"),
+		alreadyStored: set.NewCounter("turf_events_already_stored_total"),
+		deadEvents:    set.NewCounter("turf_events_dead_lettered_total"),
+		deadBatches:   set.NewCounter("turf_batches_dead_lettered_total"),
+		batchSeconds:  set.NewHistogram("turf_batch_insert_duration_seconds"),
+	}
+	s.abortCtx, s.abort = context.WithCancel(context.Background())
+	set.NewGauge("turf_clickhouse_failing", func() float64 {
+		if s.failing.Load() {
+			return 1
+		}
+		return 0
+	})
+	return s, nil
 }
 
-// Add queues an event without waiting. The event must not alias request
-// memory: the caller hands it over for good.
+var encBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// Add writes the event to the spool and returns once it is there (see
+// package spool for what "there" means under each fsync setting); it never
+// waits on ClickHouse. The event is encoded (copied) before Add returns and
+// nothing of it is kept, so it may even alias request memory.
 func (s *Sink) Add(e Event) error {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return ErrClosed
-	}
-	select {
-	case s.queue <- e:
+	bp := encBufs.Get().(*[]byte)
+	*bp = e.encode((*bp)[:0])
+	err := s.spool.Append(*bp)
+	encBufs.Put(bp)
+	switch {
+	case err == nil:
 		return nil
-	default:
+	case errors.Is(err, spool.ErrClosed):
+		return ErrClosed
+	case errors.Is(err, spool.ErrFull):
+		s.noteRefusal()
 		return ErrFull
 	}
+	return fmt.Errorf("cannot spool the event: %w", err)
 }
 
-// Run is the flush loop. It returns after Close, once the last batch is
-// stored or Close's deadline has passed.
+// noteRefusal logs a full spool at most once a minute.
+func (s *Sink) noteRefusal() {
+	now := time.Now().UnixNano()
+	s.lastRefused.Store(now)
+	n := s.refusedSince.Add(1)
+	last := s.lastRefusLog.Load()
+	if now-last >= int64(time.Minute) && s.lastRefusLog.CompareAndSwap(last, now) {
+		s.refusedSince.Add(-n)
+		s.logf("spool is full (%d of %d bytes, %d events waiting for ClickHouse): %d events refused with 503 since the last report",
+			s.spool.Bytes(), s.spool.MaxBytes(), s.spool.Unconsumed(), n)
+	}
+}
+
+// Run is the flush loop. It returns after Close, once everything spooled is
+// stored or Close's deadline has passed; what is left stays in the spool for
+// the next start.
 func (s *Sink) Run() {
-	batch := make([]Event, 0, s.cfg.BatchSize)
-	timer := time.NewTimer(s.cfg.FlushInterval)
+	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	backoff := 100 * time.Millisecond
+	for {
+		if err := s.fill(); err != nil {
+			s.logf("cannot read the spool, retrying in %s: %v", backoff, err)
+			if s.closing && s.abortCtx.Err() != nil {
+				s.done <- s.finish()
+				return
+			}
+			s.sleep(backoff)
+			backoff = min(backoff*2, 10*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		if len(s.batch) > 0 && (s.closing || len(s.waiters) > 0 || len(s.batch) >= s.cfg.BatchSize ||
+			time.Since(s.firstAt) >= s.cfg.FlushInterval) {
+			if !s.flush() {
+				s.done <- s.finish()
+				return
+			}
+			continue
+		}
+		if s.closing {
+			s.done <- s.finish()
+			return
+		}
+		s.answerWaiters()
+		var due <-chan time.Time
+		if len(s.batch) > 0 {
+			timer.Reset(time.Until(s.firstAt.Add(s.cfg.FlushInterval)))
+			due = timer.C
+		}
+		select {
+		case <-s.spool.Written():
+		case <-due:
+		case r := <-s.flushRq:
+			s.waiters = append(s.waiters, r)
+		case <-s.stop:
+			s.closing = true
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+}
+
+// fill reads spooled records into the batch, up to BatchSize.
+func (s *Sink) fill() error {
+	skipped := 0
+	var skippedEnd spool.Pos
+	for len(s.batch) < s.cfg.BatchSize {
+		rec, at, end, ok, err := s.spool.Next()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			break
+		}
+		if s.skip > 0 {
+			if len(s.batch) > 0 {
+				panic("BUG: skipping records behind a batch")
+			}
+			s.skip--
+			skipped++
+			skippedEnd = end
+			continue
+		}
+		it := item{at: at, end: end}
+		if it.e, it.err = decodeEvent(rec); it.err != nil {
+			it.raw = append([]byte(nil), rec...)
+		}
+		if len(s.batch) == 0 {
+			s.firstAt = time.Now()
+		}
+		s.batch = append(s.batch, it)
+	}
+	if skipped > 0 {
+		s.commit(skippedEnd, skipped)
+	}
+	return nil
+}
+
+// flush stores the batch, run by run, retrying each until it is stored or
+// set aside. It returns false when the shutdown deadline passed first.
+func (s *Sink) flush() bool {
+	backoff := 100 * time.Millisecond
+	for len(s.batch) > 0 {
+		n, err := s.storeHead()
+		if err == nil {
+			s.failing.Store(false)
+			s.dropHead(n)
+			backoff = 100 * time.Millisecond
+			continue
+		}
+		s.failing.Store(true)
+		s.insertErrors.Inc()
+		if s.closing && s.abortCtx.Err() != nil {
+			return false
+		}
+		s.logf("insert failed, events stay in the spool; retrying in %s: %v", backoff, err)
+		s.sleep(backoff)
+		s.insertRetries.Inc()
+		backoff = min(backoff*2, 10*time.Second)
+	}
+	s.answerWaiters()
+	return true
+}
+
+// sleep waits d, taking Flush and Close requests meanwhile.
+func (s *Sink) sleep(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
 	for {
 		select {
-		case e := <-s.queue:
-			batch = append(batch, e)
-			if len(batch) >= s.cfg.BatchSize {
-				if batch = s.flushRetrying(batch); batch == nil {
-					return
-				}
-			}
-		case <-timer.C:
-			if len(batch) > 0 {
-				if batch = s.flushRetrying(batch); batch == nil {
-					return
-				}
-			}
-			timer.Reset(s.cfg.FlushInterval)
-		case reply := <-s.flushRq:
-			var err error
-			batch, err = s.drain(context.Background(), batch)
-			reply <- err
-		case ctx := <-s.stop:
-			s.done <- s.final(ctx, batch)
+		case <-t.C:
+			return
+		case r := <-s.flushRq:
+			s.waiters = append(s.waiters, r)
+		case <-s.stop:
+			s.closing = true
+			return // try at once: the deadline is short
+		case <-s.abortCtx.Done():
 			return
 		}
 	}
 }
 
-// flushRetrying keeps the batch until ClickHouse takes it, backing off; the
-// queue fills meanwhile and Add refuses once it is full, so memory stays
-// bounded. A shutdown interrupts the retries and finishes the job; then it
-// returns nil and the loop ends.
-func (s *Sink) flushRetrying(batch []Event) []Event {
-	backoff := 100 * time.Millisecond
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.InsertTimeout)
-		var err error
-		batch, err = s.insert(ctx, batch)
-		cancel()
-		if err == nil {
-			return batch
-		}
-		s.logf("insert failed, retrying in %s: %v", backoff, err)
-		select {
-		case ctx := <-s.stop:
-			// Answer the shutdown here; Run's loop will not see it again.
-			s.done <- s.final(ctx, batch)
-			return nil
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 10*time.Second)
+// storeHead stores the run at the head of the batch and returns how many
+// records are done with: stored now, found already stored, or set aside.
+func (s *Sink) storeHead() (int, error) {
+	ctx, cancel := context.WithTimeout(s.abortCtx, s.cfg.InsertTimeout)
+	defer cancel()
+	head := s.batch[0]
+	if head.err != nil {
+		return 1, s.deadLetter(head.at, [][]byte{head.raw}, head.err)
 	}
-}
-
-// drain moves everything queued into the batch and inserts it.
-func (s *Sink) drain(ctx context.Context, batch []Event) ([]Event, error) {
-	for {
-		select {
-		case e := <-s.queue:
-			batch = append(batch, e)
-			if len(batch) < s.cfg.BatchSize {
-				continue
-			}
-			var err error
-			if batch, err = s.insert(ctx, batch); err != nil {
-				return batch, err
-			}
-			continue
-		default:
-		}
-		return s.insert(ctx, batch)
-	}
-}
-
-// final stores what is left, retrying until ctx ends.
-func (s *Sink) final(ctx context.Context, batch []Event) error {
-	for {
-		var err error
-		if batch, err = s.drain(ctx, batch); err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%d events could not be stored before the shutdown deadline: %w", len(batch)+len(s.queue), err)
-		case <-time.After(200 * time.Millisecond):
+	if s.loc == nil {
+		if err := s.serverZone(ctx); err != nil {
+			return 0, err
 		}
 	}
-}
-
-// Flush inserts everything queued so far and waits for it (tests use it).
-func (s *Sink) Flush(ctx context.Context) error {
-	reply := make(chan error, 1)
-	select {
-	case s.flushRq <- reply:
-	case <-ctx.Done():
-		return ctx.Err()
+	from := monthStart(head.e.TS, s.loc)
+	j := 1
+	for j < len(s.batch) && s.batch[j].err == nil && monthStart(s.batch[j].e.TS, s.loc).Equal(from) {
+		j++
 	}
-	select {
-	case err := <-reply:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// Close stops accepting events, then stores everything queued, giving up at
-// ctx's deadline; it reports the events that could not be stored. ctx must be
-// a fresh context, not the cancelled one that triggered the shutdown:
-// clickhouse-go gives up at once on a cancelled context and the last batch
-// would be lost.
-func (s *Sink) Close(ctx context.Context) error {
-	s.mu.Lock()
-	s.closed = true
-	s.mu.Unlock()
-	s.stop <- ctx
-	return <-s.done
-}
-
-// insert writes a batch and returns it emptied (for reuse), or, on error,
-// holding the events not stored. Rows of different months go in separate
-// inserts so that each insert touches one partition and is atomic: after an
-// unknown outcome, the batch id tells whether it landed, so nothing is
-// stored twice or half.
-func (s *Sink) insert(ctx context.Context, batch []Event) ([]Event, error) {
-	if len(batch) == 0 {
-		return batch, nil
+	run := s.batch[:j]
+	id := s.batchID(head.at)
+	if s.uncertain || s.spool.Replayed(head.at) {
+		n, err := s.landed(ctx, id, from, from.AddDate(0, 1, 0))
+		if err != nil {
+			return 0, fmt.Errorf("cannot check whether batch %s is stored: %w", id, err)
+		}
+		s.uncertain = false
+		if n > 0 {
+			s.alreadyStored.Add(int(n))
+			return int(n), nil
+		}
 	}
 	start := time.Now()
-	for i := 0; i < len(batch); {
-		j := i + 1
-		y, m, _ := batch[i].TS.Date()
-		for j < len(batch) {
-			if y2, m2, _ := batch[j].TS.Date(); y2 != y || m2 != m {
-				break
-			}
-			j++
+	err := s.insert(ctx, run, id)
+	if err == nil {
+		s.batchSeconds.UpdateDuration(start)
+		s.inserted.Add(len(run))
+		if s.spool.Replayed(head.at) {
+			s.replayed.Add(len(run))
 		}
-		if err := s.insertOnce(ctx, batch[i:j]); err != nil {
-			s.insertErrors.Inc()
-			rest := copy(batch, batch[i:])
-			clear(batch[rest:])
-			return batch[:rest], fmt.Errorf("cannot insert %d events: %w", j-i, err)
-		}
-		s.inserted.Add(j - i)
-		i = j
+		return len(run), nil
 	}
-	s.batchSeconds.UpdateDuration(start)
-	clear(batch) // let the strings go before the slice is refilled
-	return batch[:0], nil
+	if permanent(err) {
+		recs := make([][]byte, len(run))
+		for i := range run {
+			recs[i] = run[i].e.encode(nil)
+		}
+		return len(run), s.deadLetter(head.at, recs, err)
+	}
+	s.uncertain = true
+	return 0, fmt.Errorf("cannot insert %d events: %w", len(run), err)
 }
 
-func (s *Sink) insertOnce(ctx context.Context, rows []Event) error {
-	id := newBatchID()
+func (s *Sink) batchID(p spool.Pos) string { return s.idPrefix + p.String() }
+
+// queryID names an insert on the server; it differs from the batch id only
+// so that the pattern that finds this spool's inserts in system.processes
+// cannot match an unrelated query.
+func queryID(batchID string) string { return "turf-insert-" + batchID }
+
+// insert sends one run. Its query id is the batch's, so a later attempt can
+// see it in system.processes while the server still works on it.
+func (s *Sink) insert(ctx context.Context, run []item, id string) error {
+	ctx = clickhouse.Context(ctx, clickhouse.WithQueryID(queryID(id)))
 	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.table+" ("+columns+")")
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	for i := range rows {
-		if err := rows[i].append(b, id); err != nil {
-			return fmt.Errorf("BUG: event does not fit the events table: %w", err)
+	for i := range run {
+		if err := run[i].e.append(b, id); err != nil {
+			return &rowError{err}
 		}
 	}
-	if err := b.Send(); err != nil {
-		// The outcome is unknown (the connection may have broken after the
-		// server committed): look before the caller retries.
-		var n uint64
-		qctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if qerr := s.conn.QueryRow(qctx, "SELECT count() FROM "+s.table+" WHERE batch_id = ?", id).Scan(&n); qerr == nil && n == uint64(len(rows)) {
-			return nil
+	return b.Send()
+}
+
+// landed counts the rows of batch id, once no insert of this spool is still
+// running on the server: one whose client gave up (a timeout, a killed
+// turf) can still commit, and its rows must not land after the count.
+func (s *Sink) landed(ctx context.Context, id string, from, to time.Time) (uint64, error) {
+	for {
+		var running uint64
+		if err := s.conn.QueryRow(ctx, "SELECT count() FROM system.processes WHERE query_id LIKE ?",
+			queryID(s.idPrefix)+"%").Scan(&running); err != nil {
+			return 0, err
 		}
+		if running == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("an earlier insert is still running on the server: %w", ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	// The time range confines the scan to the run's partition.
+	var n uint64
+	err := s.conn.QueryRow(ctx, "SELECT count() FROM "+s.table+" WHERE ts >= toDateTime(?) AND ts < toDateTime(?) AND batch_id = ?",
+		from.Unix(), to.Unix(), id).Scan(&n)
+	return n, err
+}
+
+func (s *Sink) serverZone(ctx context.Context) error {
+	var tz string
+	if err := s.conn.QueryRow(ctx, "SELECT timezone()").Scan(&tz); err != nil {
+		return fmt.Errorf("cannot ask ClickHouse for its time zone: %w", err)
+	}
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		s.logf("warning: ClickHouse's time zone %q is unknown here (%v); batches are split by UTC month, which may not match its partitions", tz, err)
+		loc = time.UTC
+	}
+	s.loc = loc
+	return nil
+}
+
+func monthStart(t time.Time, loc *time.Location) time.Time {
+	y, m, _ := t.In(loc).Date()
+	return time.Date(y, m, 1, 0, 0, 0, 0, loc)
+}
+
+func (s *Sink) deadLetter(at spool.Pos, recs [][]byte, reason error) error {
+	id := s.batchID(at)
+	if err := s.spool.DeadLetter(id, recs, reason.Error()); err != nil {
 		return err
+	}
+	s.deadBatches.Inc()
+	s.deadEvents.Add(len(recs))
+	s.logf("ClickHouse refused batch %s for good; its %d events are set aside in %s/dead/%s.seg: %v",
+		id, len(recs), s.spool.Dir(), id, reason)
+	return nil
+}
+
+// dropHead commits the first n records of the batch (n may go beyond the
+// batch: the rest is passed over as it is read).
+func (s *Sink) dropHead(n int) {
+	k := min(n, len(s.batch))
+	s.commit(s.batch[k-1].end, k)
+	rest := copy(s.batch, s.batch[k:])
+	clear(s.batch[rest:]) // let the strings go
+	s.batch = s.batch[:rest]
+	s.skip = n - k
+}
+
+func (s *Sink) commit(end spool.Pos, n int) {
+	if err := s.spool.Commit(end, n); err != nil {
+		// The events are stored; a stale checkpoint only costs a re-check
+		// at the next start.
+		s.logf("warning: %v", err)
+	}
+	s.committed = end
+	s.answerWaiters()
+}
+
+func (s *Sink) answerWaiters() {
+	if len(s.waiters) == 0 {
+		return
+	}
+	all := s.spool.Unconsumed() == 0
+	kept := s.waiters[:0]
+	for _, w := range s.waiters {
+		if all || !s.committed.Less(w.target) {
+			w.reply <- nil
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	s.waiters = kept
+}
+
+// finish ends Run at shutdown; what is not stored stays in the spool.
+func (s *Sink) finish() error {
+	for _, w := range s.waiters {
+		w.reply <- ErrClosed
+	}
+	if n := s.spool.Unconsumed(); n > 0 {
+		s.logf("%d events could not be stored before the shutdown deadline; they stay in the spool (%s) and are stored after the next start",
+			n, s.spool.Dir())
 	}
 	return nil
 }
 
-func newBatchID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+// Flush waits until every event added before the call is stored (tests use
+// it).
+func (s *Sink) Flush(ctx context.Context) error {
+	r := flushReq{target: s.spool.End(), reply: make(chan error, 1)}
+	select {
+	case s.flushRq <- r:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-r.reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close stops accepting events (everything accepted is on disk by then),
+// stores what it can before ctx's deadline and closes the spool; the rest is
+// stored after the next start. ctx must be a fresh context, not the
+// cancelled one that triggered the shutdown.
+func (s *Sink) Close(ctx context.Context) error {
+	if s.closed.Swap(true) {
+		return errors.New("BUG: sink closed twice")
+	}
+	s.spool.CloseAppends()
+	s.stop <- ctx
+	stopAbort := context.AfterFunc(ctx, s.abort)
+	err := <-s.done
+	stopAbort()
+	s.abort()
+	if cerr := s.spool.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Health is "ok"; "degraded" while ClickHouse inserts fail or a backlog is
+// being replayed (events are accepted and spooled); or "down" when events
+// are refused: the spool is full or turf is shutting down.
+func (s *Sink) Health() (status, detail string) {
+	pending := s.spool.Unconsumed()
+	switch {
+	case s.closed.Load():
+		return "down", "shutting down"
+	case time.Now().UnixNano()-s.lastRefused.Load() < int64(10*time.Second):
+		return "down", fmt.Sprintf("the spool is full (%d of %d bytes): new events are refused with 503", s.spool.Bytes(), s.spool.MaxBytes())
+	case s.failing.Load():
+		return "degraded", fmt.Sprintf("ClickHouse inserts are failing; %d events are spooled on disk (%d bytes)", pending, s.spool.Bytes())
+	case pending > int64(4*s.cfg.BatchSize):
+		return "degraded", fmt.Sprintf("catching up: %d events waiting in the spool", pending)
+	}
+	return "ok", ""
+}
+
+// rowError is an event the client library cannot put in the insert.
+type rowError struct{ err error }
+
+func (e *rowError) Error() string { return "event does not fit the events table: " + e.err.Error() }
+func (e *rowError) Unwrap() error { return e.err }
+
+// permanent tells whether sending the same rows again cannot succeed: the
+// server refused their shape or values, not their timing. Missing tables and
+// databases are not in the list: an operator can fix those by migrating, and
+// until then the spool holds the events.
+func permanent(err error) bool {
+	var re *rowError
+	if errors.As(err, &re) {
+		return true
+	}
+	var ex *clickhouse.Exception
+	if !errors.As(err, &ex) {
+		return false
+	}
+	switch ex.Code {
+	case 6, // CANNOT_PARSE_TEXT
+		8,   // THERE_IS_NO_COLUMN
+		10,  // NOT_FOUND_COLUMN_IN_BLOCK
+		16,  // NO_SUCH_COLUMN_IN_TABLE
+		20,  // NUMBER_OF_COLUMNS_DOESNT_MATCH
+		26,  // CANNOT_PARSE_QUOTED_STRING
+		27,  // CANNOT_PARSE_INPUT_ASSERTION_FAILED
+		38,  // CANNOT_PARSE_DATE
+		41,  // CANNOT_PARSE_DATETIME
+		43,  // ILLEGAL_TYPE_OF_ARGUMENT
+		47,  // UNKNOWN_IDENTIFIER
+		53,  // TYPE_MISMATCH
+		69,  // ARGUMENT_OUT_OF_BOUND
+		70,  // CANNOT_CONVERT_TYPE
+		72,  // CANNOT_PARSE_NUMBER
+		117, // INCORRECT_DATA
+		131, // TOO_LARGE_STRING_SIZE
+		321: // VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
+		return true
+	}
+	return false
 }

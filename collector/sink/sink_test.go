@@ -21,9 +21,26 @@ func ev(i int, ts time.Time) Event {
 
 func start(t *testing.T, cfg Config) (*Sink, *chtest.DB) {
 	db := chtest.New(t)
-	s := New(db.Conn, db.Name, cfg, metrics.NewSet(), t.Logf)
+	return startOn(t, db, cfg, metrics.NewSet()), db
+}
+
+// startOn runs a sink on db; an empty cfg.Dir gets a fresh spool.
+func startOn(t *testing.T, db *chtest.DB, cfg Config, set *metrics.Set) *Sink {
+	t.Helper()
+	if cfg.Dir == "" {
+		cfg.Dir = t.TempDir()
+	}
+	if cfg.SyncInterval == 0 {
+		// Sequential Adds would each wait for an fsync; package spool tests
+		// both settings.
+		cfg.SyncInterval = 50 * time.Millisecond
+	}
+	s, err := New(db.Conn, db.Name, cfg, set, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
 	go s.Run()
-	return s, db
+	return s
 }
 
 func waitCount(t *testing.T, db *chtest.DB, want uint64) {
@@ -89,16 +106,31 @@ func TestFinalFlushOnClose(t *testing.T) {
 
 func TestQueueFullRefuses(t *testing.T) {
 	db := chtest.New(t)
-	s := New(db.Conn, db.Name, Config{BatchSize: 10, FlushInterval: time.Hour, QueueSize: 3}, metrics.NewSet(), t.Logf)
-	// Run is not started: nothing drains the queue.
-	for i := range 3 {
-		if err := s.Add(ev(i, time.Now())); err != nil {
-			t.Fatal(err)
+	s, err := New(db.Conn, db.Name, Config{Dir: t.TempDir(), MaxBytes: 1 << 20, SyncInterval: time.Hour, BatchSize: 1000, FlushInterval: time.Hour, QueueSize: 3}, metrics.NewSet(), t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Run is not started: nothing drains the spool.
+	n := 0
+	for ; n < 100000; n++ {
+		if err = s.Add(ev(n, time.Now())); err != nil {
+			break
 		}
 	}
-	if err := s.Add(ev(4, time.Now())); err != ErrFull {
-		t.Fatalf("Add on a full queue = %v, want ErrFull", err)
+	if err != ErrFull {
+		t.Fatalf("Add on a full spool = %v, want ErrFull", err)
 	}
+	if b := s.spool.Bytes(); b > 1<<20 || b < 1<<19 {
+		t.Fatalf("spool holds %d bytes when full, limit 1 MiB", b)
+	}
+	if status, _ := s.Health(); status != "down" {
+		t.Fatalf("health with a full spool = %s, want down", status)
+	}
+	go s.Run()
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitCount(t, db, uint64(n))
 }
 
 func TestBatchAcrossMonthsIsSplit(t *testing.T) {
@@ -124,8 +156,7 @@ func TestRetryAfterOutage(t *testing.T) {
 	if srv == nil {
 		t.Skip("external ClickHouse: cannot pause it")
 	}
-	s := New(db.Conn, db.Name, Config{BatchSize: 5, FlushInterval: time.Hour, QueueSize: 100, InsertTimeout: 300 * time.Millisecond}, metrics.NewSet(), t.Logf)
-	go s.Run()
+	s := startOn(t, db, Config{BatchSize: 5, FlushInterval: time.Hour, QueueSize: 100, InsertTimeout: 300 * time.Millisecond}, metrics.NewSet())
 	if err := srv.Pause(); err != nil {
 		t.Fatal(err)
 	}

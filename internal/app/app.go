@@ -19,6 +19,7 @@ import (
 	"turf/collector/sink"
 	"turf/collector/visitor"
 	"turf/query"
+	"turf/retention"
 )
 
 // Config is what App needs beyond an open, migrated ClickHouse.
@@ -29,6 +30,7 @@ type Config struct {
 	Sink            sink.Config
 	Query           query.Config
 	SaltGrace       time.Duration
+	Retention       retention.Config // enforced every Retention.Interval; 0 (tests): never
 	ShutdownTimeout time.Duration
 	Logf            func(string, ...any)
 }
@@ -57,7 +59,10 @@ func Start(ctx context.Context, cfg Config, conn driver.Conn, db string) (*App, 
 	} else {
 		cfg.Logf("geo database %s (layout %s)", cfg.GeoIPDB, a.geo.Layout())
 	}
-	a.sink = sink.New(conn, db, cfg.Sink, a.Metrics, cfg.Logf)
+	if a.sink, err = sink.New(conn, db, cfg.Sink, a.Metrics, cfg.Logf); err != nil {
+		a.geo.Close()
+		return nil, err
+	}
 	salts := visitor.NewStore(conn, db, time.Now, cfg.SaltGrace, cfg.Logf)
 	if err := salts.Sync(ctx); err != nil {
 		cfg.Logf("warning: %v (a local salt is used until ClickHouse answers)", err)
@@ -87,8 +92,9 @@ func Start(ctx context.Context, cfg Config, conn driver.Conn, db string) (*App, 
 	bg, stop := context.WithCancel(context.Background())
 	a.stopBg = stop
 	go salts.Run(bg, time.Minute)
+	go retention.New(conn, db, cfg.Retention, time.Now, cfg.Logf).Run(bg)
 
-	rt := &router{collector: col, query: api, metrics: a.Metrics, conn: conn}
+	rt := &router{collector: col, query: api, metrics: a.Metrics, conn: conn, sinkHealth: a.sink.Health}
 	a.srv = &fasthttp.Server{
 		Handler:      rt.handle,
 		Name:         "turf",
@@ -147,4 +153,3 @@ func later(a, b time.Time) time.Time {
 	}
 	return b
 }
-

@@ -20,6 +20,9 @@ type router struct {
 	query     *query.API
 	metrics   *metrics.Set
 	conn      driver.Conn
+	// sinkHealth says whether events are accepted and whether they reach
+	// ClickHouse or wait in the spool.
+	sinkHealth func() (status, detail string)
 }
 
 func (r *router) handle(ctx *fasthttp.RequestCtx) {
@@ -40,14 +43,28 @@ func (r *router) handle(ctx *fasthttp.RequestCtx) {
 	}
 }
 
-// healthz is 200 only when ClickHouse answers.
+// healthz tells three states apart, in the body's first word and the
+// X-Turf-Health header: "ok"; "degraded" (200: events are accepted and kept
+// in the spool, but ClickHouse is unreachable or behind, so dashboards lag);
+// "down" (503: new events are refused, the spool is full or turf is
+// stopping). A load balancer should keep sending to a degraded turf.
 func (r *router) healthz(ctx *fasthttp.RequestCtx) {
-	pctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := r.conn.Ping(pctx); err != nil {
-		ctx.Error("clickhouse: unavailable", fasthttp.StatusServiceUnavailable)
+	status, detail := r.sinkHealth()
+	if status == "ok" {
+		pctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := r.conn.Ping(pctx); err != nil {
+			status, detail = "degraded", "ClickHouse does not answer; events are spooled on disk"
+		}
+		cancel()
+	}
+	ctx.Response.Header.Set("X-Turf-Health", status)
+	ctx.SetContentType("text/plain; charset=utf-8")
+	if status == "down" {
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+	}
+	if detail != "" {
+		ctx.SetBodyString(status + ": " + detail + "\n")
 		return
 	}
-	ctx.SetContentType("text/plain; charset=utf-8")
-	ctx.SetBodyString("ok\n")
+	ctx.SetBodyString(status + "\n")
 }

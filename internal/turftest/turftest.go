@@ -66,7 +66,7 @@ func StartWith(t testing.TB, o Options, sites ...string) *Server {
 			HonourGPC: !o.DisableGPC, HonourDNT: o.HonourDNT, KeepFragment: o.KeepFragment, TestMode: true,
 		},
 		GeoIPDB:         o.GeoIPDB,
-		Sink:            sink.Config{BatchSize: o.BatchSize, FlushInterval: o.FlushInterval, QueueSize: 100 * o.BatchSize},
+		Sink:            sink.Config{Dir: t.TempDir(), SyncInterval: 100 * time.Millisecond, BatchSize: o.BatchSize, FlushInterval: o.FlushInterval, QueueSize: 100 * o.BatchSize},
 		SaltGrace:       15 * time.Minute,
 		ShutdownTimeout: 10 * time.Second,
 		Logf:            t.Logf,

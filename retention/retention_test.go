@@ -1,0 +1,328 @@
+package retention
+
+import (
+	"context"
+	"encoding/csv"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"turf/internal/chtest"
+)
+
+func TestMain(m *testing.M) { chtest.Main(m) }
+
+func TestParsePeriod(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want Period
+		err  bool
+	}{
+		{"13mo", Period{Months: 13}, false},
+		{"25MO", Period{Months: 25}, false},
+		{"2y", Period{Months: 24}, false},
+		{"1y6mo", Period{Months: 18}, false},
+		{"400d", Period{Days: 400}, false},
+		{"2w3d", Period{Days: 17}, false},
+		{"13m", Period{}, true}, // minutes or months?
+		{"0d", Period{}, true},
+		{"", Period{}, true},
+		{"mo", Period{}, true},
+		{"13", Period{}, true},
+		{"-1d", Period{}, true},
+	} {
+		got, err := ParsePeriod(c.in)
+		if (err != nil) != c.err || got != c.want {
+			t.Errorf("ParsePeriod(%q) = %v, %v; want %v, error %v", c.in, got, err, c.want, c.err)
+		}
+	}
+}
+
+func TestCutoff(t *testing.T) {
+	now := time.Date(2026, 3, 31, 17, 4, 5, 0, time.UTC)
+	for _, c := range []struct {
+		p    Period
+		want string
+	}{
+		{Period{Months: 13}, "2025-03-03"}, // 2025-02-31 normalises like time.AddDate
+		{Period{Months: 25}, "2024-03-02"},
+		{Period{Days: 1}, "2026-03-30"},
+	} {
+		if got := c.p.Cutoff(now).Format(time.DateOnly); got != c.want {
+			t.Errorf("%v before %s = %s, want %s", c.p, now, got, c.want)
+		}
+	}
+}
+
+func TestPolicy(t *testing.T) {
+	now := time.Date(2026, 3, 15, 12, 0, 0, 0, time.UTC)
+	sites, err := ParseSitePeriods([]string{"Long.example=25mo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ParseSitePeriods([]string{"nosign"}); err == nil {
+		t.Error("site without =period accepted")
+	}
+	p := Policy{Sites: sites, Aggregates: Period{Months: 37}}
+	for _, c := range []struct {
+		site string
+		agg  bool
+		want Period
+	}{
+		{"short.example", false, DefaultPeriod},
+		{"long.example", false, Period{Months: 25}},
+		{"short.example", true, Period{Months: 37}},
+		{"long.example", true, Period{Months: 37}},
+	} {
+		if got := p.For(c.site, c.agg, now); got != c.want {
+			t.Errorf("For(%s, aggregate %v) = %v, want %v", c.site, c.agg, got, c.want)
+		}
+	}
+	// Aggregates are never kept shorter than their site's events.
+	q := Policy{Sites: sites, Aggregates: Period{Months: 14}}
+	if got := q.For("long.example", true, now); got != (Period{Months: 25}) {
+		t.Errorf("aggregates of a 25mo site kept %v", got)
+	}
+	ev := Table{Name: "events", TimeColumn: "ts", TimeType: "DateTime"}
+	want := "(site = 'long.example' AND `ts` < toDateTime('2024-02-15 00:00:00', 'UTC')) OR (site NOT IN ('long.example') AND `ts` < toDateTime('2025-02-15 00:00:00', 'UTC'))"
+	if got := p.expired(ev, now); got != want {
+		t.Errorf("expired =\n%s\nwant\n%s", got, want)
+	}
+	day := Table{Name: "daily", TimeColumn: "day", TimeType: "Date", Aggregate: true}
+	if got := (Policy{}).expired(day, now); got != "`day` < toDate('2025-02-15')" {
+		t.Errorf("expired on a Date column = %s", got)
+	}
+	if got := p.ttl(ev, now); got != "multiIf(site = 'long.example', `ts` + toIntervalMonth(25) + toIntervalDay(0), `ts` + toIntervalMonth(13) + toIntervalDay(0))" {
+		t.Errorf("ttl = %s", got)
+	}
+}
+
+// fixture fills a database with two sites' events across 27 months, an
+// aggregate table partitioned by a Date, and a table with no time column.
+func fixture(t *testing.T) *chtest.DB {
+	t.Helper()
+	db := chtest.New(t)
+	ctx := context.Background()
+	for _, q := range []string{
+		"CREATE TABLE " + db.Name + ".daily_pages (site String, day Date, pathname String, visitors UInt64) ENGINE = MergeTree PARTITION BY toYYYYMM(day) ORDER BY (site, day)",
+		"CREATE TABLE " + db.Name + ".site_notes (site String, note String) ENGINE = MergeTree ORDER BY site",
+	} {
+		if err := db.Conn.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ev, err := db.Conn.PrepareBatch(ctx, "INSERT INTO "+db.Name+".events (site, ts, name, ip_prefix, batch_id)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	agg, err := db.Conn.PrepareBatch(ctx, "INSERT INTO "+db.Name+".daily_pages (site, day, pathname, visitors)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One event per site on the 1st and the 20th of each month from
+	// 2024-01 to 2026-03.
+	for m := 0; m < 27; m++ {
+		for _, d := range []int{1, 20} {
+			ts := time.Date(2024, time.January+time.Month(m), d, 10, 0, 0, 0, time.UTC)
+			for _, s := range []string{"a.example", "b.example"} {
+				if err := ev.Append(s, ts, "pageview", "198.51.100.0/24", "b"); err != nil {
+					t.Fatal(err)
+				}
+				if err := agg.Append(s, ts, "/", uint64(1)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	if err := ev.Send(); err != nil {
+		t.Fatal(err)
+	}
+	if err := agg.Send(); err != nil {
+		t.Fatal(err)
+	}
+	notes, err := db.Conn.PrepareBatch(ctx, "INSERT INTO "+db.Name+".site_notes (site, note)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = notes.Append("a.example", "x")
+	_ = notes.Append("b.example", "y")
+	if err := notes.Send(); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func TestDiscover(t *testing.T) {
+	db := fixture(t)
+	tables, err := Discover(context.Background(), db.Conn, db.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]Table{}
+	for _, tb := range tables {
+		got[tb.Name] = tb
+	}
+	for _, n := range []string{"events", "daily_pages", "site_notes"} {
+		if _, ok := got[n]; !ok {
+			t.Errorf("%s not found", n)
+		}
+	}
+	for _, n := range []string{"salts", "api_keys", "schema_migrations"} {
+		if _, ok := got[n]; ok {
+			t.Errorf("%s has no site column but was found", n)
+		}
+	}
+	if s, ok := got["dashboard_shares"]; ok && !s.Config {
+		t.Error("dashboard_shares is configuration, not data")
+	}
+	if e := got["events"]; e.TimeColumn != "ts" || e.Aggregate || e.PartitionKey == "" {
+		t.Errorf("events: %+v", e)
+	}
+	if d := got["daily_pages"]; d.TimeColumn != "day" || d.TimeType != "Date" || !d.Aggregate {
+		t.Errorf("daily_pages: %+v", d)
+	}
+	if n := got["site_notes"]; n.TimeColumn != "" || n.PartitionKey != "" {
+		t.Errorf("site_notes: %+v", n)
+	}
+}
+
+func TestEnforce(t *testing.T) {
+	db := fixture(t)
+	ctx := context.Background()
+	now := time.Date(2026, 3, 15, 12, 0, 0, 0, time.UTC)
+	var logs []string
+	e := New(db.Conn, db.Name, Config{Policy: Policy{Sites: map[string]Period{"b.example": {Months: 25}}, Aggregates: Period{Months: 37}}},
+		func() time.Time { return now }, func(f string, a ...any) { logs = append(logs, f) })
+
+	// The dry run: a.example keeps from 2025-02-15, b.example from 2024-02-15.
+	pl, err := e.Plan(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pl.UseTTL {
+		t.Skip("this server has TTL; the scheduled deletions are tested on 18.16")
+	}
+	byName := map[string]TablePlan{}
+	for _, tp := range pl.Tables {
+		byName[tp.Table.Name] = tp
+	}
+	ev := byName["events"]
+	// Months 2024-01 (b too old by 25mo: both sites' rows expired) is the
+	// only whole partition; a.example's 2024-02..2025-02-01 are deleted.
+	if len(ev.Partitions) != 1 || ev.Partitions[0].ID != "202401" || ev.Partitions[0].Rows != 4 {
+		t.Errorf("partitions to drop: %+v", ev.Partitions)
+	}
+	// a.example: 2024-02 .. 2025-01 (12 months x 2 days) and 2025-02-01;
+	// b.example: 2024-02-01.
+	if ev.DeleteRows != 24+1+1 {
+		t.Errorf("rows to delete: %d, want 26", ev.DeleteRows)
+	}
+	if agg := byName["daily_pages"]; agg.Rows() != 0 {
+		t.Errorf("aggregates kept 37 months lose %d rows", agg.Rows())
+	}
+	if s := byName["site_notes"]; s.Skipped == "" {
+		t.Error("table without a time column not reported as skipped")
+	}
+	before := db.Count(t, "SELECT count() FROM "+db.Name+".events")
+	if before != 27*2*2 {
+		t.Fatalf("fixture has %d events", before)
+	}
+
+	if err := e.Apply(ctx, pl); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitMutations(ctx, db.Conn, db.Name, "events"); err != nil {
+		t.Fatal(err)
+	}
+	if n := db.Count(t, "SELECT count() FROM "+db.Name+".events"); n != before-30 {
+		t.Errorf("%d events left, want %d", n, before-30)
+	}
+	for site, cutoff := range map[string]string{"a.example": "2025-02-15", "b.example": "2024-02-15"} {
+		if n := db.Count(t, "SELECT count() FROM "+db.Name+".events WHERE site = ? AND ts < toDateTime(?)", site, cutoff+" 00:00:00"); n != 0 {
+			t.Errorf("%s: %d rows older than %s remain", site, n, cutoff)
+		}
+		if n := db.Count(t, "SELECT count() FROM "+db.Name+".events WHERE site = ? AND ts >= toDateTime(?)", site, cutoff+" 00:00:00"); n == 0 {
+			t.Errorf("%s: rows after %s were removed", site, cutoff)
+		}
+	}
+	if n := db.Count(t, "SELECT count() FROM system.parts WHERE database = ? AND table = 'events' AND active AND partition = '202401'", db.Name); n != 0 {
+		t.Error("expired partition still there")
+	}
+	// A second run finds nothing more.
+	pl, err = e.Plan(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tp := range pl.Tables {
+		if tp.Rows() != 0 {
+			t.Errorf("second run would remove %d rows from %s", tp.Rows(), tp.Table.Name)
+		}
+	}
+	if len(logs) == 0 {
+		t.Error("removal not logged")
+	}
+}
+
+func TestEraseAndExport(t *testing.T) {
+	db := fixture(t)
+	ctx := context.Background()
+
+	dir := t.TempDir()
+	files, err := Export(ctx, db.Conn, db.Name, "a.example", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 3 {
+		t.Fatalf("exported %v", files)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, err := csv.NewReader(strings.NewReader(string(b))).ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs)-1 != f.Rows || recs[0][0] != "site" {
+			t.Errorf("%s: %d records for %d rows, header %v", f.Path, len(recs), f.Rows, recs[0])
+		}
+		for _, r := range recs[1:] {
+			if r[0] != "a.example" {
+				t.Fatalf("%s holds a row of %s", f.Path, r[0])
+			}
+		}
+		if f.Table == "events" && (f.Rows != 54 || !strings.Contains(string(b), "198.51.100.0/24")) {
+			t.Errorf("events export: %d rows", f.Rows)
+		}
+		st, err := os.ReadFile(filepath.Join(dir, f.Table+".structure.txt"))
+		if err != nil || !strings.HasPrefix(string(st), "site String") {
+			t.Errorf("structure of %s: %q, %v", f.Table, st, err)
+		}
+	}
+
+	plan, err := PlanErase(ctx, db.Conn, db.Name, "a.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total uint64
+	for _, r := range plan {
+		total += r.Rows()
+	}
+	if total != 54+54+1 {
+		t.Errorf("erase plan removes %d rows, want 109", total)
+	}
+	if err := Erase(ctx, db.Conn, db.Name, "", plan); err != nil {
+		t.Fatal(err)
+	}
+	for _, tb := range []string{"events", "daily_pages", "site_notes"} {
+		if n := db.Count(t, "SELECT count() FROM "+db.Name+"."+tb+" WHERE site = 'a.example'"); n != 0 {
+			t.Errorf("%s: %d rows of the erased site remain", tb, n)
+		}
+		if n := db.Count(t, "SELECT count() FROM "+db.Name+"."+tb+" WHERE site = 'b.example'"); n == 0 {
+			t.Errorf("%s: the other site's rows went too", tb)
+		}
+	}
+}
