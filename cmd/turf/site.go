@@ -5,11 +5,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/VictoriaMetrics/metrics"
+
+	"turf/collector/sink"
+	"turf/collector/spool"
 	"turf/retention"
 )
 
@@ -32,12 +39,14 @@ func runSite(args []string) error {
 	}
 	var fs = newFlagSet("site "+sub+" SITE", "")
 	var dryRun, yes *bool
+	var grace *time.Duration
 	var out *string
 	switch sub {
 	case "erase":
-		fs = newFlagSet("site erase SITE", "Removes every row of SITE from every turf table (events, pre-aggregated tables,\nshare links) and reports what was removed. Remove SITE from serve's --site first,\nor new events of it keep arriving; events still waiting in the spool under --data-dir\nare not erased yet: erase once turf_spool_pending_events is 0.")
+		fs = newFlagSet("site erase SITE", "Removes every row of SITE from every turf table (events, pre-aggregated tables,\nshare links) and reports what was removed. Remove SITE from serve's --site first,\nor new events of it keep arriving. Events waiting in the spool under --data-dir are\ndelivered first and erased with the rest.")
 		dryRun = fs.Bool("dry-run", false, "only show what would be removed")
 		yes = fs.Bool("yes", false, "do not ask for confirmation (scripts); otherwise the site name is read from stdin")
+		grace = fs.Duration("spool-grace", 10*time.Second, "when a running turf holds the spool under --data-dir: wait this long for it to deliver, then erase what arrived")
 	case "export":
 		fs = newFlagSet("site export SITE", "Writes every row of SITE as CSV, one file per table with a header, plus the column\ntypes (TABLE.structure.txt) for loading the files back or converting them to Parquet.")
 		out = fs.String("out", "", "directory to write to (default ./export-SITE-DATE)")
@@ -67,12 +76,16 @@ func runSite(args []string) error {
 		return err
 	}
 
-	plan, err := retention.PlanErase(ctx, conn, db, site)
-	if err != nil {
-		return err
-	}
+	// Events of the site may still wait in the spool: deliver them first, so
+	// the erase below removes them with the rest.
 	dataDir := fs.Lookup("data-dir").Value.String()
-	spooled, err := countSpool(dataDir, site)
+	spooled, running := "delivered to ClickHouse first, then erased with it", false
+	if !*dryRun {
+		if spooled, running, err = drainSpool(ctx, conn, db, dataDir); err != nil {
+			return err
+		}
+	}
+	plan, err := retention.PlanErase(ctx, conn, db, site)
 	if err != nil {
 		return err
 	}
@@ -108,21 +121,56 @@ func runSite(args []string) error {
 	if err := retention.Erase(ctx, conn, db, fs.Lookup("clickhouse-cluster").Value.String(), plan); err != nil {
 		return err
 	}
-	n, err := eraseSpool(dataDir, site)
-	if err != nil {
-		return err
+	if running {
+		// A running turf delivers its spool itself, within a flush interval
+		// or two while ClickHouse answers: erase what arrives meanwhile.
+		time.Sleep(*grace)
+		again, err := retention.PlanErase(ctx, conn, db, site)
+		if err != nil {
+			return err
+		}
+		var late uint64
+		for _, r := range again {
+			late += r.Rows()
+		}
+		if late > 0 {
+			if err := retention.Erase(ctx, conn, db, fs.Lookup("clickhouse-cluster").Value.String(), again); err != nil {
+				return err
+			}
+			total += late
+		}
+		spooled = fmt.Sprintf("%d rows delivered by the running turf within %s, erased too", late, *grace)
 	}
-	fmt.Fprintf(os.Stderr, "erased %s: %d rows from ClickHouse, %s from the spool\n", site, total, n)
+	fmt.Fprintf(os.Stderr, "erased %s: %d rows from ClickHouse; spool: %s\n", site, total, spooled)
 	fmt.Fprintln(os.Stderr, "ClickHouse removes the replaced data parts from disk after its old_parts_lifetime (8 minutes by default); backups keep what they hold until they expire")
 	return nil
 }
 
-// TODO(spool, issue 6): collector/spool has no per-site erase yet. Once it
-// has one (EraseSite(dir, site), decoding records with the sink's event
-// format), count and remove the site's waiting events here: they are the
-// site's data too. Until then the report says the spool was not searched.
-func countSpool(dataDir, site string) (string, error) {
-	return "not searched (no per-site spool erase yet; see docs/privacy.md)", nil
+// drainSpool delivers every event waiting in the spool under dataDir to
+// ClickHouse. When a running turf holds the spool it is delivering it
+// itself; drainSpool then reports running, and the caller erases again after
+// a grace period.
+func drainSpool(ctx context.Context, conn driver.Conn, db, dataDir string) (msg string, running bool, err error) {
+	dir := filepath.Join(dataDir, "spool")
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return "none under " + dataDir, false, nil
+	}
+	set := metrics.NewSet()
+	snk, err := sink.New(conn, db, sink.Config{Dir: dir, BatchSize: 10000, FlushInterval: time.Second, QueueSize: 1000}, set, log.Printf)
+	if errors.Is(err, spool.ErrLocked) {
+		return "held by a running turf", true, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("cannot open the spool to deliver its events before erasing: %w", err)
+	}
+	go snk.Run()
+	ferr := snk.Flush(ctx)
+	if err := snk.Close(ctx); err != nil && ferr == nil {
+		ferr = err
+	}
+	if ferr != nil {
+		return "", false, fmt.Errorf("cannot deliver the spool's events before erasing (is ClickHouse up?): %w", ferr)
+	}
+	n := set.GetOrCreateCounter("turf_events_inserted_total").Get()
+	return fmt.Sprintf("%d waiting events (of all sites) delivered first, then erased with the rest", n), false, nil
 }
-
-func eraseSpool(dataDir, site string) (string, error) { return "nothing (not supported yet)", nil }

@@ -51,6 +51,9 @@ import (
 // (or Options.MaxPending records wait for the writer).
 var ErrFull = errors.New("spool is full")
 
+// ErrLocked is returned by Open when another process holds the spool.
+var ErrLocked = errors.New("spool is in use by another turf process")
+
 // ErrClosed is returned by Append after CloseAppends.
 var ErrClosed = errors.New("spool is closed")
 
@@ -805,7 +808,7 @@ func lockDir(dir string) (*os.File, error) {
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("spool %s is in use by another turf process (%w); give each instance its own --data-dir", dir, err)
+		return nil, fmt.Errorf("spool %s: %w (%v); give each instance its own --data-dir", dir, ErrLocked, err)
 	}
 	return f, nil
 }
