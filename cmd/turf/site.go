@@ -164,8 +164,11 @@ func drainSpool(ctx context.Context, conn driver.Conn, db, dataDir string) (msg 
 		return "", false, fmt.Errorf("cannot open the spool to deliver its events before erasing: %w", err)
 	}
 	go snk.Run()
-	ferr := snk.Flush(ctx)
-	if err := snk.Close(ctx); err != nil && ferr == nil {
+	// Bounded: with ClickHouse down the sink would retry for ever.
+	fctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	ferr := snk.Flush(fctx)
+	if err := snk.Close(fctx); err != nil && ferr == nil {
 		ferr = err
 	}
 	if ferr != nil {
