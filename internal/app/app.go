@@ -19,6 +19,7 @@ import (
 	"turf/collector/sink"
 	"turf/collector/visitor"
 	"turf/query"
+	"turf/query/dashboard"
 	"turf/retention"
 )
 
@@ -29,6 +30,7 @@ type Config struct {
 	GeoIPDB         string
 	Sink            sink.Config
 	Query           query.Config
+	Dashboard       dashboard.Config
 	SaltGrace       time.Duration
 	Retention       retention.Config // enforced every Retention.Interval; 0 (tests): never
 	ShutdownTimeout time.Duration
@@ -83,6 +85,20 @@ func Start(ctx context.Context, cfg Config, conn driver.Conn, db string) (*App, 
 		a.geo.Close()
 		return nil, err
 	}
+	if cfg.Dashboard.Logf == nil {
+		cfg.Dashboard.Logf = cfg.Logf
+	}
+	if cfg.Dashboard.Sites == nil {
+		cfg.Dashboard.Sites = cfg.Collector.Sites
+	}
+	if cfg.Dashboard.TrustedProxies == nil {
+		cfg.Dashboard.TrustedProxies = cfg.Collector.TrustedProxies
+	}
+	dash, err := dashboard.New(cfg.Dashboard, conn, db, api.Engine())
+	if err != nil {
+		a.geo.Close()
+		return nil, err
+	}
 	if a.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		a.geo.Close()
 		return nil, fmt.Errorf("cannot listen on %s: %w", cfg.Listen, err)
@@ -94,7 +110,7 @@ func Start(ctx context.Context, cfg Config, conn driver.Conn, db string) (*App, 
 	go salts.Run(bg, time.Minute)
 	go retention.New(conn, db, cfg.Retention, time.Now, cfg.Logf).Run(bg)
 
-	rt := &router{collector: col, query: api, metrics: a.Metrics, conn: conn, sinkHealth: a.sink.Health}
+	rt := &router{collector: col, query: api, dashboard: dash, metrics: a.Metrics, conn: conn, sinkHealth: a.sink.Health}
 	a.srv = &fasthttp.Server{
 		Handler:      rt.handle,
 		Name:         "turf",

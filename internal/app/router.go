@@ -10,6 +10,7 @@ import (
 
 	"turf/collector"
 	"turf/query"
+	"turf/query/dashboard"
 	"turf/script"
 )
 
@@ -18,6 +19,7 @@ import (
 type router struct {
 	collector *collector.Collector
 	query     *query.API
+	dashboard *dashboard.Dashboard
 	metrics   *metrics.Set
 	conn      driver.Conn
 	// sinkHealth says whether events are accepted and whether they reach
@@ -26,7 +28,9 @@ type router struct {
 }
 
 func (r *router) handle(ctx *fasthttp.RequestCtx) {
-	if r.collector.Handle(ctx) || r.query.Handler(ctx) {
+	// The dashboard first: it answers the query paths for logged-in staff
+	// and share links, and leaves Bearer calls to the API.
+	if r.collector.Handle(ctx) || r.dashboard.Handle(ctx) || r.query.Handler(ctx) {
 		return
 	}
 	switch string(ctx.Path()) {

@@ -16,6 +16,7 @@ import (
 	"turf/collector/sink"
 	"turf/internal/app"
 	"turf/internal/chtest"
+	"turf/query"
 )
 
 // Options tune a test server; the zero value is fine.
@@ -26,6 +27,7 @@ type Options struct {
 	GeoIPDB        string
 	HonourDNT      bool
 	KeepFragment   bool
+	Query          query.Config // per-site time zones and goals, rate limits
 	DisableGPC     bool
 	BatchSize      int           // default 1000
 	FlushInterval  time.Duration // default 100ms
@@ -67,6 +69,7 @@ func StartWith(t testing.TB, o Options, sites ...string) *Server {
 		},
 		GeoIPDB:         o.GeoIPDB,
 		Sink:            sink.Config{Dir: t.TempDir(), SyncInterval: 100 * time.Millisecond, BatchSize: o.BatchSize, FlushInterval: o.FlushInterval, QueueSize: 100 * o.BatchSize},
+		Query:           o.Query,
 		SaltGrace:       15 * time.Minute,
 		ShutdownTimeout: 10 * time.Second,
 		Logf:            t.Logf,

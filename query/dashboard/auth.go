@@ -1,0 +1,254 @@
+package dashboard
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/time/rate"
+)
+
+// principal is who is asking: a logged-in user or a share link.
+type principal struct {
+	user  string   // "" for a share link
+	share string   // share id, "" for a user
+	sites []string // the sites it may read, in the order of Config.Sites
+	csrf  string   // the token API calls must echo; "" for share links
+}
+
+func (p principal) key() string {
+	if p.share != "" {
+		return "share:" + p.share
+	}
+	return "user:" + p.user
+}
+
+func (p principal) may(site string) bool { return slices.Contains(p.sites, site) }
+
+var (
+	errNoSession = errors.New("not logged in or the session has expired")
+	errBadShare  = errors.New("this share link does not exist or was revoked")
+	errCSRF      = errors.New("missing or wrong X-Turf-CSRF header")
+	errSite      = errors.New("no access to this site")
+	errLimited   = errors.New("too many requests; slow down")
+)
+
+// csrfToken is derived from the session secret, so it needs no storage:
+// only a page that was given it (or that holds the cookie's value, which
+// HttpOnly keeps from scripts) can send it.
+func csrfToken(sessionToken string) string {
+	m := hmac.New(sha256.New, []byte(sessionToken))
+	m.Write([]byte("turf dashboard csrf"))
+	return hex.EncodeToString(m.Sum(nil)[:16])
+}
+
+func sameToken(a, b string) bool {
+	return len(a) > 0 && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}
+
+// authCache remembers checked sessions and share links for a short while,
+// so that the dozen API calls of one dashboard load cost no ClickHouse round
+// trip for authentication. A revocation elsewhere takes effect within ttl;
+// one made through this process at once.
+type authCache struct {
+	ttl time.Duration
+	mu  sync.Mutex
+	m   map[string]cachedAuth // by token hash
+}
+
+type cachedAuth struct {
+	p       *principal // nil: invalid
+	expires time.Time  // of the session itself
+	fetched time.Time
+}
+
+func (c *authCache) get(hash string, now time.Time) (cachedAuth, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a, ok := c.m[hash]
+	if !ok || now.Sub(a.fetched) > c.ttl || (a.p != nil && !a.expires.IsZero() && !now.Before(a.expires)) {
+		return cachedAuth{}, false
+	}
+	return a, true
+}
+
+func (c *authCache) put(hash string, a cachedAuth) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) > 10000 {
+		clear(c.m) // bounded: made-up tokens must not grow it forever
+	}
+	c.m[hash] = a
+}
+
+func (c *authCache) drop(hash string) {
+	c.mu.Lock()
+	delete(c.m, hash)
+	c.mu.Unlock()
+}
+
+// sitesFor is the user's sites that turf serves, in Config.Sites order.
+func (d *Dashboard) sitesFor(allowed []string) []string {
+	var out []string
+	for _, s := range d.cfg.Sites {
+		if len(allowed) == 0 || slices.Contains(allowed, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// session checks a session cookie's value.
+func (d *Dashboard) session(ctx context.Context, token string) (*principal, error) {
+	if token == "" || len(token) > 100 {
+		return nil, errNoSession
+	}
+	h := hashToken(token)
+	now := d.cfg.Now()
+	if a, ok := d.auth.get(h, now); ok {
+		if a.p == nil {
+			return nil, errNoSession
+		}
+		return a.p, nil
+	}
+	s, err := loadSession(ctx, d.conn, d.db, h)
+	if err != nil {
+		return nil, err
+	}
+	var p *principal
+	var expires time.Time
+	if s != nil && !s.revoked && now.Before(s.expires) {
+		u, err := loadUser(ctx, d.conn, d.db, s.user)
+		if err != nil {
+			return nil, err
+		}
+		if u != nil && !u.Deleted && !s.created.Before(u.SessionsAfter) {
+			p = &principal{user: u.Name, sites: d.sitesFor(u.Sites), csrf: csrfToken(token)}
+			expires = s.expires
+		}
+	}
+	d.auth.put(h, cachedAuth{p: p, expires: expires, fetched: now})
+	if p == nil {
+		return nil, errNoSession
+	}
+	return p, nil
+}
+
+// share checks a share link's token.
+func (d *Dashboard) share(ctx context.Context, token string) (*principal, error) {
+	id, _, ok := strings.Cut(token, "-")
+	if !ok || len(id) != 8 || len(token) > 100 {
+		return nil, errBadShare
+	}
+	h := hashToken(token)
+	now := d.cfg.Now()
+	if a, ok := d.auth.get(h, now); ok {
+		if a.p == nil {
+			return nil, errBadShare
+		}
+		return a.p, nil
+	}
+	s, err := loadShare(ctx, d.conn, d.db, id)
+	if err != nil {
+		return nil, err
+	}
+	var p *principal
+	if s != nil && !s.Revoked && subtle.ConstantTimeCompare([]byte(s.hash), []byte(h)) == 1 && slices.Contains(d.cfg.Sites, s.Site) {
+		p = &principal{share: s.ID, sites: []string{s.Site}}
+	}
+	d.auth.put(h, cachedAuth{p: p, fetched: now})
+	if p == nil {
+		return nil, errBadShare
+	}
+	return p, nil
+}
+
+// login checks a name and password and makes a session; it returns the
+// cookie's value.
+func (d *Dashboard) login(ctx context.Context, name, password string) (string, time.Time, error) {
+	u, err := loadUser(ctx, d.conn, d.db, name)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	hash := dummyHash()
+	if u != nil && !u.Deleted && u.hash != "" {
+		hash = u.hash
+	}
+	// Compare even for unknown users, so the time taken does not tell
+	// which names exist.
+	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil || hash == dummyHash() {
+		return "", time.Time{}, errBadLogin
+	}
+	tok, err := randomToken(32)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	now := d.cfg.Now().UTC().Truncate(time.Second)
+	exp := now.Add(d.cfg.SessionTTL)
+	if err := writeSession(ctx, d.conn, d.db, hashToken(tok), session{user: u.Name, created: now, expires: exp}); err != nil {
+		return "", time.Time{}, err
+	}
+	return tok, exp, nil
+}
+
+var errBadLogin = errors.New("wrong user name or password")
+
+// dummyHash is a bcrypt hash of a random password at the cost real ones
+// have, compared against when the user does not exist. Made on first use:
+// it takes as long as a log-in.
+var dummyHash = sync.OnceValue(func() string {
+	tok, _ := randomToken(16)
+	h, err := bcrypt.GenerateFromPassword([]byte(tok), bcryptCost)
+	if err != nil {
+		panic("BUG: " + err.Error())
+	}
+	return string(h)
+})
+
+// logout revokes the session everywhere.
+func (d *Dashboard) logout(ctx context.Context, token string) error {
+	h := hashToken(token)
+	s, err := loadSession(ctx, d.conn, d.db, h)
+	if err != nil || s == nil {
+		return err
+	}
+	d.auth.drop(h)
+	s.revoked = true
+	return writeSession(ctx, d.conn, d.db, h, *s)
+}
+
+// limiters hands out one token bucket per key (client address, user name,
+// principal), forgetting them all when there are too many: the map stays
+// bounded and a forgotten key only gets a fresh bucket.
+type limiters struct {
+	r     rate.Limit
+	burst int
+	mu    sync.Mutex
+	m     map[string]*rate.Limiter
+}
+
+func newLimiters(r rate.Limit, burst int) *limiters {
+	return &limiters{r: r, burst: burst, m: map[string]*rate.Limiter{}}
+}
+
+func (l *limiters) allow(key string, now time.Time) bool {
+	l.mu.Lock()
+	lim, ok := l.m[key]
+	if !ok {
+		if len(l.m) > 50000 {
+			clear(l.m)
+		}
+		lim = rate.NewLimiter(l.r, l.burst)
+		l.m[key] = lim
+	}
+	l.mu.Unlock()
+	return lim.AllowN(now, 1)
+}

@@ -1,0 +1,342 @@
+// Package dashboard serves turf's web dashboard: the page and its assets
+// (embedded, no CDN), log-in with user name and password, sessions, and
+// read-only share links.
+//
+// The page gets every number from the public Stats API (POST /api/v2/query),
+// so whatever it shows an analyst can fetch too. The API itself takes Bearer
+// keys; the dashboard answers the same paths for callers that bring a
+// session cookie or a share token instead (see Handle), running the very
+// same parser and engine, so no hook in package query is needed.
+package dashboard
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/valyala/fasthttp"
+	"golang.org/x/time/rate"
+
+	"turf/collector/clientip"
+	"turf/query"
+)
+
+// Engine is what the dashboard needs of the query side; *query.Engine
+// (query.API.Engine()) is one.
+type Engine interface {
+	Run(ctx context.Context, q *query.Query) (*query.Response, error)
+	Realtime(ctx context.Context, site string) (int64, error)
+}
+
+// Config configures the dashboard.
+type Config struct {
+	// Sites are the sites turf serves, in the order the site switcher
+	// lists them. A user without a site list sees all of them.
+	Sites []string
+	// SessionTTL is how long a log-in lasts. Default: 14 days.
+	SessionTTL time.Duration
+	// AuthCacheTTL bounds how late a log-out or revocation made by another
+	// turf process takes effect here. Default: 10s.
+	AuthCacheTTL time.Duration
+	// TrustedProxies are the proxies whose X-Forwarded-For names the client
+	// for log-in rate limits (as the collector's --trusted-proxy).
+	TrustedProxies []netip.Prefix
+	// LoginRate is log-in attempts per minute per client address and per
+	// user name, LoginBurst how many at once. Defaults: 5 and 10.
+	LoginRate  float64
+	LoginBurst int
+	// QueryRate and QueryBurst limit API calls per session or share link.
+	// Defaults: 20/s and 60 (one dashboard load makes about fifteen).
+	QueryRate  float64
+	QueryBurst int
+	// QueryTimeout bounds one API call, waiting included. Default: 30s.
+	QueryTimeout time.Duration
+	// MaxConcurrentQueries is how many dashboard queries run in ClickHouse
+	// at once; the rest wait their turn. ClickHouse already spreads one
+	// query over every core, so more at once only makes all of them late
+	// (measured: bench/dashboard). Default: 2.
+	MaxConcurrentQueries int
+	// InsecureCookie drops the Secure flag from the session cookie even on
+	// HTTPS; only for plain-HTTP test setups. Without it the cookie is
+	// Secure whenever the request came over HTTPS (directly or, by
+	// X-Forwarded-Proto, through a proxy).
+	InsecureCookie bool
+	Now            func() time.Time
+	Logf           func(format string, args ...any)
+}
+
+// Dashboard serves the dashboard's paths.
+type Dashboard struct {
+	cfg     Config
+	conn    driver.Conn
+	db      string
+	engine  Engine
+	auth    *authCache
+	ips     *clientip.Resolver
+	byIP    *limiters
+	byUser  *limiters
+	queries *limiters
+	running chan struct{} // one token per query running in ClickHouse
+	assets  map[string]*asset
+}
+
+// New checks cfg and returns the dashboard over database db.
+func New(cfg Config, conn driver.Conn, db string, engine Engine) (*Dashboard, error) {
+	if len(cfg.Sites) == 0 {
+		return nil, errors.New("the dashboard needs at least one site")
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 14 * 24 * time.Hour
+	}
+	if cfg.AuthCacheTTL <= 0 {
+		cfg.AuthCacheTTL = 10 * time.Second
+	}
+	if cfg.LoginRate <= 0 {
+		cfg.LoginRate = 5
+	}
+	if cfg.LoginBurst <= 0 {
+		cfg.LoginBurst = 10
+	}
+	if cfg.QueryRate <= 0 {
+		cfg.QueryRate = 20
+	}
+	if cfg.QueryBurst <= 0 {
+		cfg.QueryBurst = 60
+	}
+	if cfg.QueryTimeout <= 0 {
+		cfg.QueryTimeout = 30 * time.Second
+	}
+	if cfg.MaxConcurrentQueries <= 0 {
+		cfg.MaxConcurrentQueries = 2
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = log.Printf
+	}
+	assets, err := loadAssets()
+	if err != nil {
+		return nil, err
+	}
+	return &Dashboard{
+		cfg: cfg, conn: conn, db: db, engine: engine,
+		auth:    &authCache{ttl: cfg.AuthCacheTTL, m: map[string]cachedAuth{}},
+		ips:     clientip.NewResolver(cfg.TrustedProxies),
+		byIP:    newLimiters(rate.Limit(cfg.LoginRate/60), cfg.LoginBurst),
+		byUser:  newLimiters(rate.Limit(cfg.LoginRate/60), cfg.LoginBurst),
+		queries: newLimiters(rate.Limit(cfg.QueryRate), cfg.QueryBurst),
+		running: make(chan struct{}, cfg.MaxConcurrentQueries),
+		assets:  assets,
+	}, nil
+}
+
+const (
+	cookieName   = "turf_session"
+	csrfHeader   = "X-Turf-CSRF"
+	shareHeader  = "X-Turf-Share"
+	queryPath    = "/api/v2/query"
+	realtimePath = "/api/v1/stats/realtime/visitors"
+)
+
+// Handle serves the dashboard's paths and reports false for any other.
+//
+// On the API paths it only answers calls that carry a session cookie or a
+// share token and no Authorization header; Bearer calls (and anonymous
+// ones, which get the API's own 401) are left to query.API, so it must be
+// asked before the API.
+func (d *Dashboard) Handle(ctx *fasthttp.RequestCtx) bool {
+	path := string(ctx.Path())
+	switch {
+	case path == queryPath || path == realtimePath:
+		if len(ctx.Request.Header.Peek("Authorization")) > 0 ||
+			(len(ctx.Request.Header.Cookie(cookieName)) == 0 && len(ctx.Request.Header.Peek(shareHeader)) == 0) {
+			return false
+		}
+		d.serveAPI(ctx, path)
+	case path == "/":
+		d.serveIndex(ctx)
+	case path == "/login":
+		d.serveLogin(ctx)
+	case path == "/logout":
+		d.serveLogout(ctx)
+	case strings.HasPrefix(path, "/share/"):
+		d.serveShare(ctx, strings.TrimPrefix(path, "/share/"))
+	case strings.HasPrefix(path, assetPrefix):
+		d.serveAsset(ctx, strings.TrimPrefix(path, assetPrefix))
+	case path == "/favicon.ico":
+		d.serveAsset(ctx, "favicon.svg")
+	default:
+		return false
+	}
+	return true
+}
+
+// securityHeaders go on every page: nothing but our own origin may run,
+// load or frame anything, and share tokens in URLs leak to no one.
+func securityHeaders(ctx *fasthttp.RequestCtx) {
+	h := &ctx.Response.Header
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	// same-origin, not no-referrer: with no-referrer a form POST carries
+	// "Origin: null" and the log-in could not be told from a cross-site one.
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Cache-Control", "no-store")
+}
+
+func (d *Dashboard) apiError(ctx *fasthttp.RequestCtx, status int, msg string) {
+	body, _ := json.Marshal(map[string]string{"error": msg})
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.Response.Header.Set("Cache-Control", "no-store")
+	ctx.SetBody(body)
+}
+
+// principalOf authenticates an API call: a share token (header) or a
+// session cookie plus its CSRF token (header).
+func (d *Dashboard) principalOf(c context.Context, ctx *fasthttp.RequestCtx) (*principal, error) {
+	if tok := string(ctx.Request.Header.Peek(shareHeader)); tok != "" {
+		return d.share(c, tok)
+	}
+	p, err := d.session(c, string(ctx.Request.Header.Cookie(cookieName)))
+	if err != nil {
+		return nil, err
+	}
+	// A custom header cannot be sent cross-site without a CORS preflight,
+	// which turf never grants; the token ties it to this session too.
+	if !sameToken(string(ctx.Request.Header.Peek(csrfHeader)), p.csrf) || !sameOrigin(ctx) {
+		return nil, errCSRF
+	}
+	return p, nil
+}
+
+func (d *Dashboard) serveAPI(ctx *fasthttp.RequestCtx, path string) {
+	c, cancel := context.WithTimeout(context.Background(), d.cfg.QueryTimeout)
+	defer cancel()
+	p, err := d.principalOf(c, ctx)
+	if err != nil {
+		d.writeAPIError(ctx, err)
+		return
+	}
+	if !d.queries.allow(p.key(), d.cfg.Now()) {
+		d.writeAPIError(ctx, errLimited)
+		return
+	}
+	select {
+	case d.running <- struct{}{}:
+		defer func() { <-d.running }()
+	case <-c.Done():
+		d.writeAPIError(ctx, c.Err())
+		return
+	}
+	var body []byte
+	if path == realtimePath {
+		if !ctx.IsGet() {
+			d.apiError(ctx, fasthttp.StatusMethodNotAllowed, "use GET")
+			return
+		}
+		site := string(ctx.QueryArgs().Peek("site_id"))
+		if !p.may(site) {
+			d.writeAPIError(ctx, errSite)
+			return
+		}
+		n, err := d.engine.Realtime(c, site)
+		if err != nil {
+			d.writeAPIError(ctx, err)
+			return
+		}
+		body = strconv.AppendInt(nil, n, 10)
+	} else {
+		if !ctx.IsPost() {
+			d.apiError(ctx, fasthttp.StatusMethodNotAllowed, "use POST")
+			return
+		}
+		q, err := query.ParseRequest(ctx.PostBody())
+		if err != nil {
+			d.writeAPIError(ctx, err)
+			return
+		}
+		if !p.may(q.Site) {
+			d.writeAPIError(ctx, errSite)
+			return
+		}
+		resp, err := d.engine.Run(c, q)
+		if err != nil {
+			d.writeAPIError(ctx, err)
+			return
+		}
+		if body, err = json.Marshal(resp); err != nil {
+			d.writeAPIError(ctx, fmt.Errorf("BUG: cannot encode response: %w", err))
+			return
+		}
+	}
+	ctx.SetContentType("application/json")
+	ctx.Response.Header.Set("Cache-Control", "no-store")
+	ctx.SetBody(body)
+}
+
+// writeAPIError is the one place API errors become status codes.
+func (d *Dashboard) writeAPIError(ctx *fasthttp.RequestCtx, err error) {
+	var br *query.BadRequest
+	switch {
+	case errors.As(err, &br):
+		d.apiError(ctx, fasthttp.StatusBadRequest, br.Msg)
+	case errors.Is(err, errNoSession), errors.Is(err, errBadShare):
+		d.apiError(ctx, fasthttp.StatusUnauthorized, err.Error())
+	case errors.Is(err, errCSRF), errors.Is(err, errSite):
+		d.apiError(ctx, fasthttp.StatusForbidden, err.Error())
+	case errors.Is(err, errLimited):
+		ctx.Response.Header.Set("Retry-After", "1")
+		d.apiError(ctx, fasthttp.StatusTooManyRequests, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		d.cfg.Logf("dashboard: %v", err)
+		d.apiError(ctx, fasthttp.StatusServiceUnavailable, "the query took too long")
+	default:
+		d.cfg.Logf("dashboard: %v", err)
+		d.apiError(ctx, fasthttp.StatusInternalServerError, "internal error")
+	}
+}
+
+// sameOrigin reports whether a state-changing request comes from a page of
+// this origin. Browsers send Origin on every POST and on cross-origin
+// fetches; a request without Origin and Referer is not from a browser page
+// and carries no ambient cookie risk worth refusing.
+func sameOrigin(ctx *fasthttp.RequestCtx) bool {
+	o := string(ctx.Request.Header.Peek("Origin"))
+	if o == "" {
+		o = string(ctx.Request.Header.Referer())
+		if o == "" {
+			return true
+		}
+	}
+	rest, ok := strings.CutPrefix(o, "https://")
+	if !ok {
+		if rest, ok = strings.CutPrefix(o, "http://"); !ok {
+			return false
+		}
+	}
+	host, _, _ := strings.Cut(rest, "/")
+	return host == string(ctx.Host())
+}
+
+// secure reports whether the browser reached us over HTTPS.
+func (d *Dashboard) secure(ctx *fasthttp.RequestCtx) bool {
+	if d.cfg.InsecureCookie {
+		return false
+	}
+	return ctx.IsTLS() || strings.EqualFold(string(ctx.Request.Header.Peek("X-Forwarded-Proto")), "https")
+}
+
+func (d *Dashboard) clientAddr(ctx *fasthttp.RequestCtx) string {
+	peer, _ := netip.AddrFromSlice(ctx.RemoteIP())
+	a := d.ips.Client(peer.Unmap(), string(ctx.Request.Header.Peek("X-Forwarded-For")), string(ctx.Request.Header.Peek("X-Real-IP")))
+	return a.String()
+}
