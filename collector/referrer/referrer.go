@@ -12,6 +12,7 @@
 package referrer
 
 import (
+	"net/netip"
 	"strings"
 	"unicode/utf8"
 )
@@ -130,12 +131,17 @@ func parse(s string) refURL {
 	}
 	host := auth
 	if strings.HasPrefix(host, "[") {
-		// IPv6 literal: never a known source, keep it as it is.
-		if j := strings.IndexByte(host, ']'); j > 0 {
-			host = host[:j+1]
-		} else {
+		// IPv6 literal: never a known source; kept in canonical form, and
+		// anything that is not an address is no referrer.
+		j := strings.IndexByte(host, ']')
+		if j < 0 {
 			return u
 		}
+		a, err := netip.ParseAddr(host[1:j])
+		if err != nil {
+			return u
+		}
+		host = "[" + a.String() + "]"
 	} else if j := strings.IndexByte(host, ':'); j >= 0 {
 		host = host[:j]
 	}
@@ -163,7 +169,7 @@ func validHost(h string) bool {
 		return false
 	}
 	if h[0] == '[' {
-		return true // checked by the caller
+		return true // parsed as an address by the caller
 	}
 	for i := 0; i < len(h); i++ {
 		c := h[i]
