@@ -141,7 +141,7 @@ func parse(s string) refURL {
 		if err != nil {
 			return u
 		}
-		host = "[" + a.String() + "]"
+		host = "[" + a.WithZone("").String() + "]"
 	} else if j := strings.IndexByte(host, ':'); j >= 0 {
 		host = host[:j]
 	}
