@@ -8,6 +8,7 @@
 package chtest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -134,4 +135,45 @@ func (d *DB) Count(t testing.TB, query string, args ...any) uint64 {
 		t.Fatalf("%s: %v", query, err)
 	}
 	return n
+}
+
+// Dump reads every column of every table of the database back through SQL
+// as text, NUL-separated, so that a test can search everything stored for a
+// value: compression and encodings cannot hide it.
+func (d *DB) Dump(t testing.TB) []byte {
+	t.Helper()
+	ctx := context.Background()
+	rows, err := d.Conn.Query(ctx, "SELECT table, name FROM system.columns WHERE database = ?", d.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cols [][2]string
+	for rows.Next() {
+		var tb, c string
+		if err := rows.Scan(&tb, &c); err != nil {
+			t.Fatal(err)
+		}
+		cols = append(cols, [2]string{tb, c})
+	}
+	rows.Close()
+	if len(cols) < 20 {
+		t.Fatalf("only %d columns found in %s", len(cols), d.Name)
+	}
+	var all bytes.Buffer
+	for _, c := range cols {
+		r, err := d.Conn.Query(ctx, fmt.Sprintf("SELECT toString(`%s`) FROM %s.`%s`", c[1], d.Name, c[0]))
+		if err != nil {
+			t.Fatalf("read %s.%s: %v", c[0], c[1], err)
+		}
+		for r.Next() {
+			var s string
+			if err := r.Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			all.WriteString(s)
+			all.WriteByte(0)
+		}
+		r.Close()
+	}
+	return all.Bytes()
 }

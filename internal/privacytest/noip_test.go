@@ -124,7 +124,7 @@ func TestNoFullIPAtRest(t *testing.T) {
 	needles := addressNeedles(visitors)
 	// 1. Every column of every table of turf's database, read back through
 	// SQL so that compression cannot hide anything.
-	all := dumpDatabase(t, db)
+	all := db.Dump(t)
 	for _, n := range needles {
 		if bytes.Contains(all, n.b) {
 			t.Errorf("ClickHouse holds %s", n.what)
@@ -259,45 +259,6 @@ func addressNeedles(addrs []netip.Addr) []needle {
 		}
 	}
 	return out
-}
-
-// dumpDatabase reads every column of every table as text and as its raw
-// bytes.
-func dumpDatabase(t *testing.T, db *chtest.DB) []byte {
-	ctx := context.Background()
-	rows, err := db.Conn.Query(ctx, "SELECT table, name FROM system.columns WHERE database = ?", db.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cols [][2]string
-	for rows.Next() {
-		var tb, c string
-		if err := rows.Scan(&tb, &c); err != nil {
-			t.Fatal(err)
-		}
-		cols = append(cols, [2]string{tb, c})
-	}
-	rows.Close()
-	if len(cols) < 25 {
-		t.Fatalf("only %d columns found", len(cols))
-	}
-	var all bytes.Buffer
-	for _, c := range cols {
-		r, err := db.Conn.Query(ctx, fmt.Sprintf("SELECT toString(`%s`) FROM %s.`%s`", c[1], db.Name, c[0]))
-		if err != nil {
-			t.Fatalf("read %s.%s: %v", c[0], c[1], err)
-		}
-		for r.Next() {
-			var s string
-			if err := r.Scan(&s); err != nil {
-				t.Fatal(err)
-			}
-			all.WriteString(s)
-			all.WriteByte(0)
-		}
-		r.Close()
-	}
-	return all.Bytes()
 }
 
 func readSalts(t *testing.T, db *chtest.DB) [][]byte {
