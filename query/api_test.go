@@ -11,7 +11,7 @@ import (
 )
 
 func TestAuth(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, modeRaw)
 	body := map[string]any{"site_id": "example.com", "metrics": []string{"visitors"}, "date_range": "7d"}
 	if code, b := e.post("", body); code != 401 {
 		t.Errorf("no key: %d %s", code, b)
@@ -35,7 +35,7 @@ func TestAuth(t *testing.T) {
 }
 
 func TestRevokeAndRateLimit(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, modeRaw)
 	now := e.now
 	api, err := New(Config{Now: func() time.Time { return now }, RateLimit: 1, Burst: 2, KeyCacheTTL: time.Nanosecond}, e.conn, e.db)
 	if err != nil {
@@ -79,7 +79,7 @@ func TestRevokeAndRateLimit(t *testing.T) {
 }
 
 func TestRealtime(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, modeRaw)
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	req.SetRequestURI("http://turf/api/v1/stats/realtime/visitors?site_id=example.com")
 	req.Header.Set("Authorization", "Bearer "+e.keys["example.com"])
@@ -102,7 +102,7 @@ func TestRealtime(t *testing.T) {
 func jsonString(v any) string { b, _ := json.Marshal(v); return string(b) }
 
 func TestInvalidQueries(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, modeRaw)
 	cases := []struct{ body, field string }{
 		{`{"site_id":"example.com","metrics":["visitorz"],"date_range":"7d"}`, "#/metrics/0"},
 		{`{"site_id":"example.com","metrics":"visitors","date_range":"7d"}`, "#/metrics"},
@@ -133,7 +133,7 @@ func TestInvalidQueries(t *testing.T) {
 }
 
 func TestPaginationAndLabels(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, modeRaw)
 	r := e.query(map[string]any{"site_id": "example.com", "metrics": []string{"visitors", "pageviews"}, "date_range": []string{"2024-03-29", "2024-04-01"},
 		"dimensions": []string{"event:page"}, "include": map[string]bool{"total_rows": true}})
 	all := r.Results

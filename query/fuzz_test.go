@@ -15,6 +15,8 @@ var fuzzSeeds = []string{
 	`{"site_id":"a'b","metrics":["visitors","conversion_rate"],"date_range":["2024-01-01","2024-01-31"],"dimensions":["event:goal","event:props:x'); DROP TABLE events; --","visit:referrer","visit:exit_page","time"],"filters":[["is","event:goal",["Signup"]],["contains","visit:country",["n'l"],{"case_sensitive":false}],["or",[["matches","event:page",["^/a\\'"]],["not",["is_not","event:hostname",["x"]]]]]]}`,
 	`{"site_id":"x","metrics":["events"],"date_range":"all","dimensions":["time:month"]}`,
 	`{"site_id":"x","metrics":["events"],"date_range":"all","dimensions":["time:day"]}`,
+	`{"site_id":"x","metrics":["visitors","visits","pageviews","views_per_visit","bounce_rate","visit_duration","events","percentage"],"date_range":"30d","dimensions":["visit:source","visit:referrer","visit:exit_page"],"filters":[["is","visit:country",["n'l"]],["not",["matches","visit:entry_page",["^/a\\'"]]]]}`,
+	`{"site_id":"x","metrics":["visitors","pageviews","events","conversion_rate"],"date_range":"30d","dimensions":["event:goal","event:page","event:hostname","event:name"],"filters":[["is","event:goal",["Signup'"]],["contains","event:page",["/b'"],{"case_sensitive":false}]]}`,
 	`{"site_id":"x","metrics":["events"],"date_range":"all","dimensions":["time:week","event:name","event:hostname","visit:entry_page","visit:channel","visit:utm_source","visit:utm_medium","visit:utm_campaign","visit:utm_content","visit:utm_term","visit:device","visit:browser","visit:browser_version","visit:os","visit:os_version"],"filters":[["contains_not","event:props:k",["v"]],["matches_not","visit:utm_term",["\\\\"]]]}`,
 }
 
@@ -40,7 +42,7 @@ func vocabulary(t testing.TB) map[string]bool {
 var (
 	wordRe     = regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_]*`)
 	paramRe    = regexp.MustCompile(`^p[0-9]+$`)
-	staticLits = []string{"'pageview'", "'Direct / None'", "'(none)'", "'Visit '", "''"}
+	staticLits = []string{"'pageview'", "'Direct / None'", "'(none)'", "'Visit '", "'UTC'", "''"}
 )
 
 func stripLiterals(sql string) string {
@@ -57,6 +59,15 @@ func plansFor(q *Query) []plan {
 		b := &builder{db: "`turf`", site: q.Site, cfg: SiteConfig{Goals: goals}, tz: "Europe/Amsterdam", r: r, dims: q.Dimensions, filters: q.Filters, aggs: aggsFor(q.Metrics)}
 		out = append(out, b.build())
 		b = &builder{db: "`turf`", site: q.Site, tz: "UTC", r: r, dims: q.Dimensions, filters: withoutGoals(q.Filters), aggs: []string{aggVisitors}}
+		out = append(out, b.build())
+		// The same with most days read from the rollup tables.
+		cov := &coverage{raw: [][2]time.Time{{r.Start, r.Start.AddDate(0, 0, 1)}, {r.End.AddDate(0, 0, -1), r.End}}}
+		for d := r.Start.AddDate(0, 0, 1); d.Before(r.End.AddDate(0, 0, -1)); d = d.AddDate(0, 0, 1) {
+			cov.days, cov.builds = append(cov.days, d), append(cov.builds, uint64(len(cov.days)))
+		}
+		b = &builder{db: "`turf`", site: q.Site, cfg: SiteConfig{Goals: goals}, tz: "UTC", r: r, dims: q.Dimensions, filters: q.Filters, aggs: aggsFor(q.Metrics), cov: cov}
+		out = append(out, b.build())
+		b = &builder{db: "`turf`", site: q.Site, tz: "UTC", r: r, dims: q.Dimensions, filters: withoutGoals(q.Filters), aggs: []string{aggVisitors}, cov: cov}
 		out = append(out, b.build())
 	}
 	return out

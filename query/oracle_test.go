@@ -323,21 +323,80 @@ type env struct {
 	now    time.Time
 	conn   driver.Conn
 	db     string
+	engine *Engine
+	job    *Rollups
 }
 
 var testStart = time.Date(2024, 3, 28, 0, 0, 0, 0, time.UTC)
 
-func newEnv(t *testing.T) *env {
+// The storage modes the oracle runs in: the same answers are expected from
+// each.
+const (
+	modeRaw     = "raw"     // no rollups: visits rebuilt from raw events
+	modeRollups = "rollups" // every finished day built by the rollup job
+	// Every other day built, and late events (a replayed spool) for one
+	// built day arriving after its build: that day must be read raw.
+	modeMixed = "mixed"
+)
+
+var lateDay = time.Date(2024, 3, 30, 0, 0, 0, 0, time.UTC)
+
+// late picks the events held back in modeMixed.
+func late(v synth.Visit) bool { return v.ID%4 == 0 && utcDay(v.Events[0].TS).Equal(lateDay) }
+
+func newEnv(t *testing.T, mode string) *env {
 	t.Helper()
 	db := chtest.New(t)
-	visits := synth.Generate(synth.Config{Seed: 42, Sites: []string{"example.com", "other.org"}, Start: testStart, Days: 6, Persons: 40, VisitsPerDay: 120})
+	visits := synth.Generate(OracleConfig)
 	ctx := context.Background()
-	// Switching to the collector: send synth.Events(visits) over HTTP with
-	// the test-time headers instead, then Flush.
-	if err := synth.Insert(ctx, db.Conn, db.Name, synth.Events(visits)); err != nil {
+	now := time.Date(2024, 4, 2, 12, 0, 0, 0, time.UTC)
+	load := visits
+	if mode == modeMixed {
+		load = slices.DeleteFunc(slices.Clone(visits), late)
+	}
+	if err := synth.Insert(ctx, db.Conn, db.Name, synth.Events(load)); err != nil {
 		t.Fatal(err)
 	}
-	now := time.Date(2024, 4, 2, 12, 0, 0, 0, time.UTC)
+	job := NewRollups(db.Conn, db.Name, func() time.Time { return now }, t.Logf)
+	switch mode {
+	case modeRollups:
+		n, err := job.Pass(ctx, time.Unix(0, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 2*5 { // two sites, five finished days (2024-04-02 is today)
+			t.Fatalf("built %d site-days, want 10", n)
+		}
+	case modeMixed:
+		for _, site := range []string{"example.com", "other.org"} {
+			for _, d := range []int{28, 30} {
+				if err := job.BuildDay(ctx, site, time.Date(2024, 3, d, 0, 0, 0, 0, time.UTC)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := synth.Insert(ctx, db.Conn, db.Name, synth.Events(slices.DeleteFunc(slices.Clone(visits), func(v synth.Visit) bool { return !late(v) }))); err != nil {
+			t.Fatal(err)
+		}
+		c, err := loadCoverage(ctx, db.Conn, db.Name, "example.com", testStart, testStart.AddDate(0, 0, 6))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := c[testStart]; !ok || len(c) != 1 {
+			t.Fatalf("covered days %v, want only %s (%s has late events)", c, testStart, lateDay)
+		}
+	}
+	return serveEnv(t, db.Conn, db.Name, visits, now, job)
+}
+
+// serveEnv serves the query API over the events in db.
+func serveEnv(t *testing.T, conn driver.Conn, dbName string, visits []synth.Visit, now time.Time, job *Rollups) *env {
+	t.Helper()
+	ctx := context.Background()
+	db := struct {
+		Conn driver.Conn
+		Name string
+	}{conn, dbName}
 	api, err := New(Config{
 		Sites: map[string]SiteConfig{"example.com": {Timezone: "Europe/Amsterdam"}},
 		Now:   func() time.Time { return now },
@@ -363,7 +422,7 @@ func newEnv(t *testing.T) *env {
 	go srv.Serve(ln)
 	t.Cleanup(func() { _ = srv.Shutdown() })
 	client := &fasthttp.Client{Dial: func(string) (net.Conn, error) { return ln.Dial() }}
-	return &env{t: t, client: client, keys: keys, or: &oracle{visits: visits, locs: map[string]*time.Location{"example.com": ams, "other.org": time.UTC}}, now: now, conn: db.Conn, db: db.Name}
+	return &env{t: t, client: client, keys: keys, or: &oracle{visits: visits, locs: map[string]*time.Location{"example.com": ams, "other.org": time.UTC}}, now: now, conn: db.Conn, db: db.Name, engine: api.Engine(), job: job}
 }
 
 func (e *env) post(key string, body any) (int, []byte) {
@@ -496,7 +555,63 @@ func (e *env) check(name string, body map[string]any, q oq) {
 var allMetrics = []string{"visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration", "events", "total_revenue", "average_revenue"}
 
 func TestOracle(t *testing.T) {
-	e := newEnv(t)
+	for _, mode := range []string{modeRaw, modeRollups, modeMixed} {
+		t.Run(mode, func(t *testing.T) {
+			e := newEnv(t, mode)
+			oracleCases(e)
+			routed := e.engine.routed.Load()
+			if mode == modeRaw && routed != 0 || mode != modeRaw && routed == 0 {
+				t.Errorf("%d queries read the rollup tables", routed)
+			}
+			if mode != modeMixed {
+				return
+			}
+			// The next pass rebuilds the stale day and the two never built.
+			n, err := e.job.Pass(context.Background(), testStart)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != 2*4 { // 2024-03-29, 30 (stale), 31 and 04-01
+				t.Errorf("the pass after the late events built %d site-days, want 8", n)
+			}
+			oracleCases(e)
+		})
+	}
+}
+
+// OracleConfig is the synthetic traffic the oracle expects; the test in
+// package query_test sends it through the real collector.
+var OracleConfig = synth.Config{Seed: 42, Sites: []string{"example.com", "other.org"}, Start: testStart, Days: 6, Persons: 40, VisitsPerDay: 120}
+
+// RunOracle runs every oracle case over visits that something else stored
+// in database db (the real collector, in package query_test, which may
+// import turftest where this package may not): first from the raw events,
+// then again after the rollup job has built every finished day.
+func RunOracle(t *testing.T, conn driver.Conn, db string, visits []synth.Visit) {
+	now := time.Date(2024, 4, 2, 12, 0, 0, 0, time.UTC)
+	job := NewRollups(conn, db, func() time.Time { return now }, t.Logf)
+	e := serveEnv(t, conn, db, visits, now, job)
+	t.Run(modeRaw, func(t *testing.T) {
+		e := *e
+		e.t = t
+		oracleCases(&e)
+	})
+	if n, err := job.Pass(context.Background(), time.Unix(0, 0)); err != nil || n != 10 {
+		t.Fatalf("rollup pass: built %d site-days (want 10), %v", n, err)
+	}
+	t.Run(modeRollups, func(t *testing.T) {
+		e := *e
+		e.t = t
+		oracleCases(&e)
+	})
+	if e.engine.routed.Load() == 0 {
+		t.Errorf("no query read the rollup tables")
+	}
+}
+
+// oracleCases compares every metric, dimension, range and filter case with
+// the oracle.
+func oracleCases(e *env) {
 	amsDay := func(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, ams) }
 	// The fixed clock is 2024-04-02 14:00 in Amsterdam.
 	ranges := []struct {
@@ -578,6 +693,52 @@ func TestOracle(t *testing.T) {
 	// The other site is in UTC and its own.
 	e.check("other site", map[string]any{"site_id": "other.org", "metrics": allMetrics, "date_range": []string{"2024-03-29", "2024-04-01"}, "dimensions": []string{"time:day"}},
 		oq{site: "other.org", start: time.Date(2024, 3, 29, 0, 0, 0, 0, time.UTC), end: time.Date(2024, 4, 2, 0, 0, 0, 0, time.UTC), dims: []string{"time:day"}, gran: "day"})
+
+	// The shapes the rollup tables answer (no revenue, no time, no props),
+	// over ranges with built days inside: the dashboard's queries.
+	visitMetrics := []string{"visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration", "events"}
+	wide := []struct {
+		site       string
+		dr         any
+		start, end time.Time
+	}{
+		{site, "all", amsDay(2024, 3, 28), amsDay(2024, 4, 3)},
+		{site, "7d", amsDay(2024, 3, 27), amsDay(2024, 4, 3)},
+		{"other.org", []string{"2024-03-28", "2024-04-01"}, time.Date(2024, 3, 28, 0, 0, 0, 0, time.UTC), time.Date(2024, 4, 2, 0, 0, 0, 0, time.UTC)},
+		{site, []string{"2024-03-28T00:30:00+01:00", "2024-04-01T10:00:00+02:00"}, time.Date(2024, 3, 27, 23, 30, 0, 0, time.UTC), time.Date(2024, 4, 1, 8, 0, 1, 0, time.UTC)},
+	}
+	for i, r := range wide {
+		e.check(fmt.Sprintf("rollup/aggregate/%d", i), map[string]any{"site_id": r.site, "metrics": visitMetrics, "date_range": r.dr},
+			oq{site: r.site, start: r.start, end: r.end})
+		for _, d := range append(slices.Clone(visitDims), statsDims...) {
+			ms := append(slices.Clone(visitMetrics), "percentage")
+			if !strings.HasPrefix(d, "visit:") {
+				ms = []string{"visitors", "pageviews", "events", "percentage"}
+			}
+			if d == "event:goal" {
+				ms = []string{"visitors", "events", "conversion_rate"}
+			}
+			e.check(fmt.Sprintf("rollup/%d/%s", i, d), map[string]any{"site_id": r.site, "metrics": ms, "date_range": r.dr, "dimensions": []string{d}},
+				oq{site: r.site, start: r.start, end: r.end, dims: []string{d}})
+		}
+	}
+	all := wide[0]
+	for _, f := range filters {
+		if strings.Contains(f.name, "props") {
+			continue
+		}
+		for _, d := range [][]string{nil, {"visit:source"}, {"event:page"}} {
+			ms := visitMetrics
+			if slices.Contains(d, "event:page") || !strings.Contains(f.name, "source") && !strings.Contains(f.name, "country") && !strings.Contains(f.name, "channel") {
+				ms = []string{"visitors", "pageviews", "events", "percentage"}
+			}
+			body := map[string]any{"site_id": site, "metrics": ms, "date_range": all.dr, "filters": f.json}
+			if d != nil {
+				body["dimensions"] = d
+			}
+			e.check(fmt.Sprintf("rollup/filter/%s/%v", f.name, d), body, oq{site: site, start: all.start, end: all.end, dims: d, filters: f.f})
+		}
+	}
 }
 
 // sortedKeys is for readable failure messages.

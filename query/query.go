@@ -11,6 +11,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -44,6 +45,9 @@ type Engine struct {
 	sites map[string]SiteConfig
 	locs  map[string]*time.Location
 	now   func() time.Time
+	// routed counts the statements that read the rollup tables (tests check
+	// that the fast path is taken).
+	routed atomic.Int64
 }
 
 // NewEngine checks the site configuration and returns an engine over the
@@ -116,7 +120,8 @@ func (e *Engine) Run(ctx context.Context, q *Query) (*Response, error) {
 		return nil, err
 	}
 	aggs := aggsFor(q.Metrics)
-	groups, err := e.fetch(ctx, q.Site, cfg, tz, r, q.Dimensions, q.Filters, aggs)
+	cc := covCache{}
+	groups, err := e.fetch(ctx, cc, q.Site, cfg, tz, r, q.Dimensions, q.Filters, aggs)
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +133,7 @@ func (e *Engine) Run(ctx context.Context, q *Query) (*Response, error) {
 		if len(q.Dimensions) == 0 {
 			total = sumVisitors(groups)
 		} else {
-			t, err := e.fetch(ctx, q.Site, cfg, tz, r, nil, q.Filters, []string{aggVisitors})
+			t, err := e.fetch(ctx, cc, q.Site, cfg, tz, r, nil, q.Filters, []string{aggVisitors})
 			if err != nil {
 				return nil, err
 			}
@@ -138,7 +143,7 @@ func (e *Engine) Run(ctx context.Context, q *Query) (*Response, error) {
 	var convBase map[string]int64
 	if slices.Contains(q.Metrics, "conversion_rate") {
 		baseDims := slices.DeleteFunc(slices.Clone(q.Dimensions), func(d string) bool { return d == "event:goal" })
-		t, err := e.fetch(ctx, q.Site, cfg, tz, r, baseDims, withoutGoals(q.Filters), []string{aggVisitors})
+		t, err := e.fetch(ctx, cc, q.Site, cfg, tz, r, baseDims, withoutGoals(q.Filters), []string{aggVisitors})
 		if err != nil {
 			return nil, err
 		}
@@ -204,7 +209,7 @@ func (e *Engine) Run(ctx context.Context, q *Query) (*Response, error) {
 
 	if q.Comparison != "" && !slices.ContainsFunc(q.Dimensions, isTimeDim) {
 		cr := comparisonRange(r, q.Comparison, loc)
-		cg, err := e.fetch(ctx, q.Site, cfg, tz, cr, q.Dimensions, q.Filters, aggs)
+		cg, err := e.fetch(ctx, cc, q.Site, cfg, tz, cr, q.Dimensions, q.Filters, aggs)
 		if err != nil {
 			return nil, err
 		}
@@ -302,7 +307,15 @@ type Revenue struct {
 }
 
 func revenue(micros int64, cur string) Revenue {
-	v := round(float64(micros)/1e6, 2)
+	// Whole cents from the integer, half away from zero: rounding
+	// micros/1e6 as a float would turn 132.825 into 132.82.
+	cents := micros / 10000
+	if r := micros % 10000; r >= 5000 {
+		cents++
+	} else if r <= -5000 {
+		cents--
+	}
+	v := float64(cents) / 100
 	short := fmt.Sprintf("%.2f", v)
 	if math.Abs(v) >= 1e6 {
 		short = fmt.Sprintf("%.1fM", v/1e6)
@@ -451,10 +464,27 @@ func ordersJSON(os []Order) [][]string {
 	return out
 }
 
+// covCache holds the coverage of each range one Run asks about.
+type covCache map[[2]int64]*coverage
+
 // fetch runs one statement and returns its groups.
-func (e *Engine) fetch(ctx context.Context, site string, cfg SiteConfig, tz string, r Range, dims []string, filters []Filter, aggs []string) ([]group, error) {
+func (e *Engine) fetch(ctx context.Context, cc covCache, site string, cfg SiteConfig, tz string, r Range, dims []string, filters []Filter, aggs []string) ([]group, error) {
 	b := &builder{db: e.db, site: site, cfg: cfg, tz: tz, r: r, dims: dims, filters: filters, aggs: aggs}
+	if routeOf(dims, filters, aggs) != routeRaw {
+		key := [2]int64{r.Start.Unix(), r.End.Unix()}
+		if _, ok := cc[key]; !ok {
+			c, err := e.coverageFor(ctx, site, r)
+			if err != nil {
+				return nil, err
+			}
+			cc[key] = c
+		}
+		b.cov = cc[key]
+	}
 	p := b.build()
+	if p.routed {
+		e.routed.Add(1)
+	}
 	rows, err := e.conn.Query(ctx, p.SQL, p.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot run query: %w", err)

@@ -75,6 +75,8 @@ type plan struct {
 	Args []any
 	Dims []string // dimension columns, in order, all String
 	Aggs []string // aggregate columns after them, all Int64
+	// routed is true when the statement reads the rollup tables.
+	routed bool
 }
 
 type builder struct {
@@ -89,6 +91,9 @@ type builder struct {
 	args     []any
 	sessions bool
 	cols     []string // event columns read, in tuple order
+	// cov, when set, names the days the rollup tables answer; the rest of
+	// the widened range is read from the raw events.
+	cov *coverage
 }
 
 // arg binds a value: clickhouse-go writes it into the text as an escaped
@@ -271,6 +276,14 @@ func lowerAll(vs []string) []string {
 //     counts once in each row it has matching events in;
 //  5. one row per dimension values with the aggregates.
 func (b *builder) build() plan {
+	if b.cov != nil && len(b.cov.builds) > 0 {
+		switch routeOf(b.dims, b.filters, b.aggs) {
+		case routeVisits:
+			return b.buildFromVisits()
+		case routeEventStats:
+			return b.buildFromEventStats()
+		}
+	}
 	b.sessions = usesVisit(b.dims, b.filters, b.aggs)
 	b.need("ts")
 	dimExprs := make([]string, len(b.dims))
@@ -401,15 +414,60 @@ func (b *builder) widened() (time.Time, time.Time) {
 
 func (b *builder) eventSource() string {
 	cols := append([]string{"visitor_id"}, b.cols...)
-	return fmt.Sprintf("SELECT %s FROM %s.events WHERE site = %s AND ts >= %s AND ts < %s",
-		strings.Join(cols, ", "), b.db, b.arg(b.site), b.arg(b.r.Start.UTC()), b.arg(b.r.End.UTC()))
+	return fmt.Sprintf("SELECT %s FROM %s.events WHERE site = %s AND %s",
+		strings.Join(cols, ", "), b.db, b.arg(b.site), b.tsRange(b.r.Start, b.r.End))
+}
+
+// tsRange is ts in [from, to), plus the same bounds, a day wider on either
+// side, on toDate(ts): the sorting key's own expression. 18.16 derives no key
+// range from a condition on ts alone and reads whole monthly partitions; the
+// extra day keeps the hint a superset whatever the server's time zone.
+// hintDay is t's UTC date moved by days, as a string for toDate() (18.16
+// compares a Date with a bound value wrongly), and never before 1970.
+func hintDay(t time.Time, days int) string {
+	d := t.UTC().AddDate(0, 0, days)
+	if d.Year() < 1970 {
+		return "1970-01-01"
+	}
+	return d.Format(time.DateOnly)
+}
+
+func (b *builder) tsRange(from, to time.Time) string {
+	return fmt.Sprintf("toDate(ts) >= toDate(%s) AND toDate(ts) <= toDate(%s) AND ts >= %s AND ts < %s",
+		b.arg(hintDay(from, -1)), b.arg(hintDay(to, 1)),
+		b.arg(from.UTC()), b.arg(to.UTC()))
+}
+
+// rawWindow is the part of the widened range read from the raw events, as
+// whole UTC days: all of it, or what the rollup tables do not answer.
+func (b *builder) rawWindow() [][2]time.Time {
+	if b.cov != nil {
+		return b.cov.raw
+	}
+	ws, we := b.widened()
+	return [][2]time.Time{{ws, we}}
+}
+
+// windowCond restricts ts to the raw window.
+func (b *builder) windowCond() string {
+	w := b.rawWindow()
+	if len(w) == 0 {
+		return "0"
+	}
+	parts := make([]string, len(w))
+	for i, iv := range w {
+		parts[i] = b.tsRange(iv[0], iv[1])
+	}
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	return "(" + strings.Join(parts, ") OR (") + ")"
 }
 
 func (b *builder) sessionSource() string {
 	b.need("name")
 	b.need("interactive")
 	pos := func(c string) int { return slices.Index(b.cols, c) + 1 }
-	ws, we := b.widened()
 	var sb strings.Builder
 	// Per event: its own columns and its visit's properties.
 	sb.WriteString("SELECT visitor_id")
@@ -457,8 +515,10 @@ func (b *builder) sessionSource() string {
 	sb.WriteString("arrayFilter(i -> i = length(evs) OR starts[i + 1], arrayEnumerate(evs)) AS lasts, ")
 	fmt.Fprintf(&sb, "arrayCumSum(arrayMap(x -> x.%d = 'pageview', evs)) AS pvc, ", pos("name"))
 	fmt.Fprintf(&sb, "arrayCumSum(arrayMap(x -> x.%d != 'pageview' AND x.%d = 1, evs)) AS ic", pos("name"), pos("interactive"))
-	fmt.Fprintf(&sb, "\nFROM (\nSELECT visitor_id, toDate(ts) AS day, arraySort(x -> x.1, groupArray((%s))) AS evs\nFROM %s.events\nWHERE site = %s AND ts >= %s AND ts < %s\nGROUP BY visitor_id, day\n)\n)\n%s)\n",
-		strings.Join(b.cols, ", "), b.db, b.arg(b.site), b.arg(ws), b.arg(we),
+	// Visitor ids are per UTC day, so are visits: group by the UTC day
+	// whatever the server's time zone.
+	fmt.Fprintf(&sb, "\nFROM (\nSELECT visitor_id, toDate(ts, 'UTC') AS day, arraySort(x -> x.1, groupArray((%s))) AS evs\nFROM %s.events\nWHERE site = %s AND (%s)\nGROUP BY visitor_id, day\n)\n)\n%s)\n",
+		strings.Join(b.cols, ", "), b.db, b.arg(b.site), b.windowCond(),
 		// 18.16 drops subquery columns used only inside lambdas; this
 		// WHERE keeps them.
 		"WHERE length(evs) + length(firsts) + length(lasts) + length(pvc) + length(ic) >= 0\n")

@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"net/url"
+	"strings"
 	"time"
 )
 
-// Event is one row of the events table.
+// Event is one row of the events table. ReferrerHost and ReferrerPath are
+// empty for a Referer from the site itself, as the collector stores them.
 type Event struct {
 	Site, Name                                              string
 	TS                                                      time.Time
@@ -68,20 +71,37 @@ var sources = []source{
 	{name: "Facebook", channel: "Organic Social", refHost: "m.facebook.com", refPath: "/"},
 	{name: "X", channel: "Organic Social", refHost: "t.co", refPath: "/abc123"},
 	{name: "LinkedIn", channel: "Organic Social", refHost: "www.linkedin.com", refPath: "/feed/"},
-	{name: "newsletter", channel: "Email", utmSource: "newsletter", utmMedium: "email", utmCampaign: "spring_sale", utmCnt: "top_button"},
+	{name: "Newsletter", channel: "Email", utmSource: "newsletter", utmMedium: "email", utmCampaign: "spring_sale", utmCnt: "top_button"},
 	{name: "Google", channel: "Paid Search", refHost: "www.google.com", refPath: "/", utmSource: "google", utmMedium: "cpc", utmCampaign: "brand", utmTerm: "turf analytics"},
+	{name: "Bing", channel: "Organic Search", refHost: "www.bing.com", refPath: "/"},
+	{name: "DuckDuckGo", channel: "Organic Search", refHost: "duckduckgo.com", refPath: "/"},
+	{name: "GitHub", channel: "Organic Social", refHost: "github.com", refPath: "/turf/turf"},
+	{name: "blog.example.net", channel: "Referral", refHost: "blog.example.net", refPath: "/post/1"},
+	{name: "news.example.org", channel: "Referral", refHost: "news.example.org", refPath: "/story/42"},
+	{name: "forum.example.io", channel: "Referral", refHost: "forum.example.io", refPath: "/t/turf"},
 }
 
+// people are the kinds of visitor, with real User-Agent strings and what
+// the collector's classifier makes of them (major versions; Windows 11 says
+// it is Windows 10).
 var people = []person{
-	{"NL", "Firefox", "128.0", "Linux", "", "Desktop", "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0", ""},
-	{"DE", "Chrome", "126.0", "Windows", "10", "Desktop", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36", ""},
-	{"US", "Safari", "17.5", "iOS", "17.5", "Mobile", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1", ""},
-	{"GB", "Chrome", "126.0", "Android", "14", "Mobile", "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36", ""},
-	{"FR", "Safari", "17.5", "iPadOS", "17.5", "Tablet", "Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1", ""},
-	{"", "Edge", "126.0", "Windows", "11", "Desktop", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0", ""},
+	{"NL", "Firefox", "128", "Linux", "", "Desktop", "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0", ""},
+	{"DE", "Chrome", "126", "Windows", "10", "Desktop", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36", ""},
+	{"US", "Safari", "17", "iOS", "17", "Mobile", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1", ""},
+	{"GB", "Chrome", "126", "Android", "14", "Mobile", "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36", ""},
+	{"FR", "Safari", "17", "iPadOS", "17", "Tablet", "Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1", ""},
+	{"", "Edge", "126", "Windows", "10", "Desktop", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0", ""},
 }
 
 var pages = []string{"/", "/pricing", "/blog", "/blog/hello-world", "/blog/second-post", "/docs", "/docs/install", "/about", "/contact", "/signup"}
+
+// PersonIP is the address a person sends from: one /24 of 198.18.0.0/15
+// each, so that persons stay apart after the collector truncates addresses
+// and a geo database can give each its country.
+func PersonIP(p int) string { return fmt.Sprintf("198.%d.%d.7", 18+p/256%2, p%256) }
+
+// PersonCountry is the country PersonIP(p) is in.
+func PersonCountry(p int) string { return people[p%len(people)].country }
 
 // VisitorID is the day's id of a person on a site: it changes at every UTC
 // midnight, as the collector's salted hash does.
@@ -137,7 +157,7 @@ func genVisit(rng *rand.Rand, site string, p int, start time.Time, id *int) []Vi
 	if rng.IntN(5) == 0 {
 		host = "www." + site
 	}
-	ip := fmt.Sprintf("192.0.2.%d", p%250+1)
+	ip := PersonIP(p)
 	base := Event{
 		Site: site, Hostname: host,
 		Country: pp.country, Browser: pp.browser, BrowserVersion: pp.bver, OS: pp.os, OSVersion: pp.osver, Device: pp.device,
@@ -169,33 +189,41 @@ func genVisit(rng *rand.Rand, site string, p int, start time.Time, id *int) []Vi
 		e.URL = "https://" + host + page
 		if i == 0 {
 			e.Source, e.Channel = src.name, src.channel
-			e.ReferrerHost, e.ReferrerPath = src.refHost, src.refPath
+			// The collector stores the referrer's host without "www.".
+			e.ReferrerHost, e.ReferrerPath = strings.TrimPrefix(src.refHost, "www."), src.refPath
 			if src.refHost != "" {
 				e.Referrer = "https://" + src.refHost + src.refPath
 			}
 			e.UTMSource, e.UTMMedium, e.UTMCampaign, e.UTMContent, e.UTMTerm = src.utmSource, src.utmMedium, src.utmCampaign, src.utmCnt, src.utmTerm
 			if src.utmSource != "" {
 				e.URL += "?utm_source=" + src.utmSource + "&utm_medium=" + src.utmMedium + "&utm_campaign=" + src.utmCampaign
+				if src.utmCnt != "" {
+					e.URL += "&utm_content=" + url.QueryEscape(src.utmCnt)
+				}
+				if src.utmTerm != "" {
+					e.URL += "&utm_term=" + url.QueryEscape(src.utmTerm)
+				}
 			}
 		} else {
-			// Inside a visit the referrer is the site itself.
+			// Inside a visit the Referer is the site itself, which is no
+			// referrer at all.
 			e.Source, e.Channel = "Direct / None", "Direct"
-			e.ReferrerHost, e.ReferrerPath = host, evs[len(evs)-1].Pathname
 			e.Referrer = "https://" + host + evs[len(evs)-1].Pathname
 		}
 		evs = append(evs, e)
-		// Events on this page.
+		pv := e
+		// Events on this page: the tracker sends the page's URL and Referer
+		// with them, so they carry the page view's source.
 		t2 := t
 		add := func(name string, interactive uint8, keys, vals []string, rev int64) {
 			t2 = t2.Add(time.Duration(1+rng.IntN(20)) * time.Second)
-			e := base
-			e.Name, e.TS, e.Pathname, e.URL = name, t2, page, "https://"+host+page
+			e := pv
+			e.Name, e.TS = name, t2
 			e.Interactive = interactive
 			e.PropsKeys, e.PropsValues = keys, vals
 			if rev != 0 {
 				e.RevenueMicros, e.RevenueCurrency = rev, "EUR"
 			}
-			e.Source, e.Channel = evs[len(evs)-1].Source, evs[len(evs)-1].Channel
 			evs = append(evs, e)
 		}
 		switch rng.IntN(12) {
