@@ -186,6 +186,13 @@ func TestDiscover(t *testing.T) {
 	if n := got["site_notes"]; n.TimeColumn != "" || n.PartitionKey != "" {
 		t.Errorf("site_notes: %+v", n)
 	}
+	// The rollups hold visitor ids: they expire with the events, whatever
+	// --retention-aggregates says.
+	for _, n := range []string{"visits", "event_stats", "rollup_days"} {
+		if r, ok := got[n]; !ok || !r.Rollup || r.Aggregate || r.TimeColumn != "day" {
+			t.Errorf("%s: %+v", n, r)
+		}
+	}
 }
 
 func TestEnforce(t *testing.T) {

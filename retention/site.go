@@ -69,6 +69,7 @@ type Exported struct {
 // form ClickHouse's file() and clickhouse-local take, so that the files load
 // back with their types (and convert to Parquet) without guessing. Values are
 // rendered by ClickHouse's toString, the text form its CSV reader parses.
+// Rollup tables are left out: they are rebuilt from the exported events.
 func Export(ctx context.Context, conn driver.Conn, db, site, dir string) ([]Exported, error) {
 	tables, err := Discover(ctx, conn, db)
 	if err != nil {
@@ -79,7 +80,7 @@ func Export(ctx context.Context, conn driver.Conn, db, site, dir string) ([]Expo
 	}
 	var out []Exported
 	for _, t := range tables {
-		if t.Config {
+		if t.Config || t.Rollup {
 			continue
 		}
 		e, err := exportTable(ctx, conn, db, t, site, dir)

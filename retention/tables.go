@@ -23,9 +23,13 @@ type Table struct {
 	PartitionKey string // "" when the table is not partitioned
 	TimeColumn   string // "" when no Date/DateTime column exists: erased, never expired
 	TimeType     string // ClickHouse type of TimeColumn
-	// Aggregate is true for every table but the raw events: such tables may
-	// be kept longer when the operator asks for it (--retention-aggregates).
+	// Aggregate is true for every table but the raw events and the rollups
+	// that hold visitor ids: such tables may be kept longer when the operator
+	// asks for it (--retention-aggregates).
 	Aggregate bool
+	// Rollup marks the copies rebuilt from events (schema.Rollups): expired
+	// and erased like the events, left out of exports.
+	Rollup bool
 	// Config marks tables of settings rather than of measurements (share
 	// links, ...): they are erased with their site but never expire and are
 	// not exported.
@@ -99,7 +103,8 @@ func Discover(ctx context.Context, conn driver.Conn, db string) ([]Table, error)
 			continue
 		}
 		t.TimeColumn, t.TimeType = pickTimeColumn(t.Columns, t.PartitionKey)
-		t.Aggregate = t.Name != schema.Events
+		t.Rollup = schema.Rollups[t.Name]
+		t.Aggregate = t.Name != schema.Events && !t.Rollup
 		t.Config = configTables[t.Name]
 		out = append(out, *t)
 	}
