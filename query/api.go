@@ -29,6 +29,11 @@ type Config struct {
 	// ClickHouse again, which bounds how late a revocation takes effect.
 	// Default: 10s.
 	KeyCacheTTL time.Duration
+	// RollupCheckTTL is how long the check of which days the rollups
+	// answer is reused (see markerCache): an event arriving late for a
+	// finished day shows up at most this much later. Default 15s; negative:
+	// check on every query.
+	RollupCheckTTL time.Duration
 	// QueryTimeout bounds one request. Default: 30s.
 	QueryTimeout time.Duration
 	// Now is the clock; tests fix it.
@@ -61,6 +66,9 @@ func New(cfg Config, conn driver.Conn, db string) (*API, error) {
 	if cfg.QueryTimeout <= 0 {
 		cfg.QueryTimeout = 30 * time.Second
 	}
+	if cfg.RollupCheckTTL == 0 {
+		cfg.RollupCheckTTL = 15 * time.Second
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -71,6 +79,7 @@ func New(cfg Config, conn driver.Conn, db string) (*API, error) {
 	if err != nil {
 		return nil, err
 	}
+	e.markers = newMarkerCache(cfg.RollupCheckTTL)
 	return &API{
 		cfg:      cfg,
 		engine:   e,

@@ -14,6 +14,8 @@ var fuzzSeeds = []string{
 	`{"site_id":"example.com","metrics":["visitors","visits","pageviews","views_per_visit","bounce_rate","visit_duration","events","percentage","total_revenue","average_revenue"],"date_range":"7d","dimensions":["visit:source","event:page","time:hour"]}`,
 	`{"site_id":"a'b","metrics":["visitors","conversion_rate"],"date_range":["2024-01-01","2024-01-31"],"dimensions":["event:goal","event:props:x'); DROP TABLE events; --","visit:referrer","visit:exit_page","time"],"filters":[["is","event:goal",["Signup"]],["contains","visit:country",["n'l"],{"case_sensitive":false}],["or",[["matches","event:page",["^/a\\'"]],["not",["is_not","event:hostname",["x"]]]]]]}`,
 	`{"site_id":"x","metrics":["events"],"date_range":"all","dimensions":["time:month"]}`,
+	`{"site_id":"x","metrics":["visitors","visits","bounce_rate","visit_duration","pageviews","events"],"date_range":"30d","filters":[["is","visit:source",["a"]]]}`,
+	`{"site_id":"x","metrics":["visitors","pageviews","events"],"date_range":"30d","dimensions":["event:page"],"filters":[["is","event:name",["pageview"]]]}`,
 	`{"site_id":"x","metrics":["events"],"date_range":"all","dimensions":["time:day"]}`,
 	`{"site_id":"x","metrics":["visitors","visits","pageviews","views_per_visit","bounce_rate","visit_duration","events","percentage"],"date_range":"30d","dimensions":["visit:source","visit:referrer","visit:exit_page"],"filters":[["is","visit:country",["n'l"]],["not",["matches","visit:entry_page",["^/a\\'"]]]]}`,
 	`{"site_id":"x","metrics":["visitors","pageviews","events","conversion_rate"],"date_range":"30d","dimensions":["event:goal","event:page","event:hostname","event:name"],"filters":[["is","event:goal",["Signup'"]],["contains","event:page",["/b'"],{"case_sensitive":false}]]}`,
@@ -65,10 +67,18 @@ func plansFor(q *Query) []plan {
 		for d := r.Start.AddDate(0, 0, 1); d.Before(r.End.AddDate(0, 0, -1)); d = d.AddDate(0, 0, 1) {
 			cov.days, cov.builds = append(cov.days, d), append(cov.builds, uint64(len(cov.days)))
 		}
-		b = &builder{db: "`turf`", site: q.Site, cfg: SiteConfig{Goals: goals}, tz: "UTC", r: r, dims: q.Dimensions, filters: q.Filters, aggs: aggsFor(q.Metrics), cov: cov}
-		out = append(out, b.build())
-		b = &builder{db: "`turf`", site: q.Site, tz: "UTC", r: r, dims: q.Dimensions, filters: withoutGoals(q.Filters), aggs: []string{aggVisitors}, cov: cov}
-		out = append(out, b.build())
+		cov.bare = cov.raw
+		// And with the first and last day read from the visits table.
+		edged := &coverage{days: cov.days, builds: cov.builds, raw: cov.raw,
+			edges: []time.Time{r.Start, r.End.AddDate(0, 0, -1)}, edgeBuilds: []uint64{100, 101}}
+		for _, c := range []*coverage{cov, edged} {
+			for _, noSums := range []bool{false, true} {
+				b = &builder{db: "`turf`", site: q.Site, cfg: SiteConfig{Goals: goals}, tz: "UTC", r: r, dims: q.Dimensions, filters: q.Filters, aggs: aggsFor(q.Metrics), cov: c, noSums: noSums}
+				out = append(out, b.build())
+				b = &builder{db: "`turf`", site: q.Site, tz: "UTC", r: r, dims: q.Dimensions, filters: withoutGoals(q.Filters), aggs: []string{aggVisitors}, cov: c, noSums: noSums}
+				out = append(out, b.build())
+			}
+		}
 	}
 	return out
 }

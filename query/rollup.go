@@ -148,7 +148,7 @@ func (r *Rollups) state(ctx context.Context, since, until time.Time) (*dayState,
 		func(k siteDay, _ []any) { s.markers[k] = append(s.markers[k], marker{b, n, built}) }, &b, &n, &built); err != nil {
 		return nil, err
 	}
-	if err := scan(fmt.Sprintf("SELECT site, toString(day), build FROM (SELECT DISTINCT site, day, build FROM %s.visits WHERE day >= toDate(@sinceDay) AND day < toDate(@untilDay) UNION ALL SELECT DISTINCT site, day, build FROM %s.event_stats WHERE day >= toDate(@sinceDay) AND day < toDate(@untilDay)) GROUP BY site, day, build", r.db, r.db),
+	if err := scan(fmt.Sprintf("SELECT site, toString(day), build FROM (SELECT DISTINCT site, day, build FROM %s.visits WHERE day >= toDate(@sinceDay) AND day < toDate(@untilDay) UNION ALL SELECT DISTINCT site, day, build FROM %s.visit_stats WHERE day >= toDate(@sinceDay) AND day < toDate(@untilDay) UNION ALL SELECT DISTINCT site, day, build FROM %s.event_stats WHERE day >= toDate(@sinceDay) AND day < toDate(@untilDay)) GROUP BY site, day, build", r.db, r.db, r.db),
 		func(k siteDay, _ []any) { s.builds[k] = append(s.builds[k], b) }, &b); err != nil {
 		return nil, err
 	}
@@ -225,10 +225,10 @@ func (r *Rollups) BuildDay(ctx context.Context, site string, day time.Time) erro
 	start := r.now()
 	id := newBuildID(start)
 	b := &builder{db: "`" + r.db + "`", site: site, tz: "UTC", r: Range{Start: day, End: day.Add(24 * time.Hour), Dates: true},
-		dims: visitDims}
-	cols := []string{"site", "day", "build", "visitor_id", "start", "duration", "bounce", "pageviews", "events"}
+		dims: visitDims, times: true}
+	cols := []string{"site", "day", "build", "visitor_id", "start", "duration", "bounce", "pageviews", "events", "event_times", "pageview_times"}
 	sel := []string{"toString(" + b.arg(site) + ")", "toDate(" + b.arg(day.Format(time.DateOnly)) + ")", "toUInt64(" + b.arg(id) + ")",
-		"visitor_id", "v_start", "v_duration", "v_bounce", "p_pageviews", "p_events"}
+		"visitor_id", "v_start", "v_duration", "v_bounce", "p_pageviews", "p_events", "v_event_times", "v_pageview_times"}
 	for _, d := range visitDims {
 		cols = append(cols, strings.TrimPrefix(d, "visit:"))
 		sel = append(sel, visitAlias(d))
@@ -237,22 +237,39 @@ func (r *Rollups) BuildDay(ctx context.Context, site string, day time.Time) erro
 	if err := r.conn.Exec(ctx, q, b.args...); err != nil {
 		return fmt.Errorf("cannot build the visits of %s on %s: %w", site, day.Format(time.DateOnly), err)
 	}
-	q = fmt.Sprintf("INSERT INTO %s.event_stats (site, day, build, name, hostname, pathname, visitors, events)\n"+
-		"SELECT toString(@site), toDate(@day), toUInt64(@build), name, hostname, pathname, uniqExactState(visitor_id), toUInt64(count())\n"+
-		"FROM %s.events WHERE site = @site AND toDate(ts) >= toDate(@fromHint) AND toDate(ts) <= toDate(@toHint) AND ts >= toDateTime(@from) AND ts < toDateTime(@to)\nGROUP BY name, hostname, pathname", b.db, b.db)
 	args := []any{named("site", site), named("day", day.Format(time.DateOnly)), named("build", id), named("from", day.Unix()), named("to", day.Add(24*time.Hour).Unix()),
 		named("fromHint", hintDay(day, -1)), named("toHint", hintDay(day, 1))}
+	// visit_stats from the visits just built: per dimension and value (and
+	// '' for the day), the values the query side's dimensions read.
+	pairs := []string{"('', '')"}
+	for _, d := range visitDims {
+		pairs = append(pairs, fmt.Sprintf("(%s, %s)", quoteLiteral(d), strings.TrimPrefix(d, "visit:")))
+	}
+	q = fmt.Sprintf("INSERT INTO %s.visit_stats (site, day, build, dim, value, visitors, visits, bounces, duration, pageviews, events)\n"+
+		"SELECT site, day, build, tupleElement(kv, 1) AS k, tupleElement(kv, 2) AS v, toUInt64(uniqExact(visitor_id)), toUInt64(count()), toUInt64(sum(bounce)), toInt64(sum(duration)), toUInt64(sum(pageviews)), toUInt64(sum(events))\n"+
+		"FROM %s.visits ARRAY JOIN [%s] AS kv\nWHERE site = @site AND day = toDate(@day) AND build = @build\nGROUP BY site, day, build, k, v",
+		b.db, b.db, strings.Join(pairs, ", "))
+	if err := r.conn.Exec(ctx, q, args...); err != nil {
+		return fmt.Errorf("cannot build the visit stats of %s on %s: %w", site, day.Format(time.DateOnly), err)
+	}
+	// event_stats at its three levels (see the schema), from the events.
+	q = fmt.Sprintf("INSERT INTO %s.event_stats (site, day, build, level, name, hostname, pathname, uniq, visitors, events)\n"+
+		"SELECT toString(@site), toDate(@day), toUInt64(@build), tupleElement(k, 1) AS l, name, tupleElement(k, 2) AS h, tupleElement(k, 3) AS p, toUInt64(uniqExact(visitor_id)), uniqExactState(visitor_id), toUInt64(count())\n"+
+		"FROM %s.events ARRAY JOIN [(toUInt8(0), hostname, pathname), (toUInt8(1), '', pathname), (toUInt8(2), '', '')] AS k\n"+
+		"WHERE site = @site AND toDate(ts) >= toDate(@fromHint) AND toDate(ts) <= toDate(@toHint) AND ts >= toDateTime(@from) AND ts < toDateTime(@to)\nGROUP BY l, name, h, p", b.db, b.db)
 	if err := r.conn.Exec(ctx, q, args...); err != nil {
 		return fmt.Errorf("cannot build the event stats of %s on %s: %w", site, day.Format(time.DateOnly), err)
 	}
 	// Both inserts read the events separately: only record the build when
 	// they saw the same events.
-	var nv, ns uint64
-	q = fmt.Sprintf("SELECT (SELECT sum(events) FROM %s.visits WHERE site = @site AND day = toDate(@day) AND build = @build), (SELECT sum(events) FROM %s.event_stats WHERE site = @site AND day = toDate(@day) AND build = @build)", b.db, b.db)
-	if err := r.conn.QueryRow(ctx, q, args...).Scan(&nv, &ns); err != nil {
+	var nv, nvs, ns uint64
+	q = fmt.Sprintf("SELECT (SELECT sum(events) FROM %s.visits WHERE site = @site AND day = toDate(@day) AND build = @build), "+
+		"(SELECT sum(events) FROM %s.visit_stats WHERE site = @site AND day = toDate(@day) AND build = @build AND dim = ''), "+
+		"(SELECT sum(events) FROM %s.event_stats WHERE site = @site AND day = toDate(@day) AND build = @build AND level = 0)", b.db, b.db, b.db)
+	if err := r.conn.QueryRow(ctx, q, args...).Scan(&nv, &nvs, &ns); err != nil {
 		return fmt.Errorf("cannot check the build of %s on %s: %w", site, day.Format(time.DateOnly), err)
 	}
-	if nv != ns {
+	if nv != ns || nv != nvs {
 		r.logf("rollups: events of %s on %s changed during the build; it is retried on the next pass", site, day.Format(time.DateOnly))
 		return nil
 	}
@@ -296,7 +313,7 @@ func (r *Rollups) cleanup(ctx context.Context, s *dayState, now time.Time) error
 			continue
 		}
 		// Markers first: a marker never names a build whose rows are gone.
-		for _, t := range []string{"rollup_days", "visits", "event_stats"} {
+		for _, t := range []string{"rollup_days", "visits", "visit_stats", "event_stats"} {
 			q := fmt.Sprintf("ALTER TABLE %s.%s DELETE WHERE site = @site AND day = toDate(@day) AND has(@builds, build)", "`"+r.db+"`", t)
 			if err := r.conn.Exec(ctx, q, named("site", k.site), named("day", k.day), named("builds", drop)); err != nil {
 				return fmt.Errorf("cannot delete superseded rollups of %s on %s: %w", k.site, k.day, err)
@@ -338,39 +355,63 @@ GROUP BY day`, "`"+db+"`")
 	return out, rows.Err()
 }
 
-// coverageFor works out which days of r the rollup tables answer.
+// coverageFor works out which days of r the rollup tables answer: the
+// built days fully inside r, and the built days r starts or ends inside
+// (edges), which the visits table answers from its event times.
 func (e *Engine) coverageFor(ctx context.Context, site string, r Range) (*coverage, error) {
 	b := &builder{r: r}
 	ws, we := b.widened()
-	// Days fully inside the range.
-	first := utcDay(r.Start)
-	if first.Before(r.Start) {
-		first = first.Add(24 * time.Hour)
-	}
-	last := utcDay(r.End)
 	c := &coverage{}
-	if first.Before(last) {
-		built, err := loadCoverage(ctx, e.conn, strings.Trim(e.db, "`"), site, first, last)
+	if ws.Before(we) {
+		built, err := e.markers.get(ctx, site, ws, we, func() (map[time.Time]uint64, error) {
+			return loadCoverage(ctx, e.conn, strings.Trim(e.db, "`"), site, ws, we)
+		})
 		if err != nil {
 			return nil, err
 		}
-		for d := first; d.Before(last); d = d.Add(24 * time.Hour) {
-			if id, ok := built[d]; ok {
+		for d := ws; d.Before(we); d = d.Add(24 * time.Hour) {
+			id, ok := built[d]
+			switch {
+			case !ok:
+			case !d.Before(r.Start) && !d.Add(24*time.Hour).After(r.End):
 				c.days = append(c.days, d)
 				c.builds = append(c.builds, id)
+			default:
+				c.edges = append(c.edges, d)
+				c.edgeBuilds = append(c.edgeBuilds, id)
 			}
 		}
 	}
-	// The raw window: the widened range without the built days.
-	at := ws
-	for _, d := range c.days {
+	// The raw windows: the widened range without the full days, and
+	// without the edges too.
+	c.raw = subtractDays(ws, we, c.days)
+	both := append(slices.Clone(c.days), c.edges...)
+	slices.SortFunc(both, time.Time.Compare)
+	c.bare = subtractDays(ws, we, both)
+	return c, nil
+}
+
+// subtractDays returns [from, to) without the given ascending UTC days, as
+// intervals.
+func subtractDays(from, to time.Time, days []time.Time) [][2]time.Time {
+	var out [][2]time.Time
+	at := from
+	for _, d := range days {
 		if at.Before(d) {
-			c.raw = append(c.raw, [2]time.Time{at, d})
+			out = append(out, [2]time.Time{at, d})
 		}
 		at = d.Add(24 * time.Hour)
 	}
-	if at.Before(we) {
-		c.raw = append(c.raw, [2]time.Time{at, we})
+	if at.Before(to) {
+		out = append(out, [2]time.Time{at, to})
 	}
-	return c, nil
+	return out
+}
+
+// quoteLiteral writes one of turf's own dimension names as a string literal.
+func quoteLiteral(s string) string {
+	if strings.ContainsAny(s, `'\`) {
+		panic("BUG: quote in dimension name " + s)
+	}
+	return "'" + s + "'"
 }

@@ -8,12 +8,18 @@ import (
 )
 
 // Reading the rollup tables (schema/0004_rollups.up.sql). A query whose
-// dimensions, filters and metrics the visits or event_stats table can
-// answer reads them for the finished UTC days fully inside its range whose
-// build still matches the raw events (see coverage), and the raw events for
-// the rest, in one statement: both parts yield the same rows (one per visit,
-// or one uniq state per group) and one outer GROUP BY aggregates them, so
-// the figures are exactly those of the raw path.
+// dimensions, filters and metrics the rollups can answer reads them for the
+// built UTC days of its range (see coverage), and the raw events for the
+// rest, in one statement whose parts one outer GROUP BY adds up, so that the
+// figures are exactly those of the raw path.
+//
+// Visitor ids change every UTC day, so the distinct visitors of several
+// days are the sum of each day's. The stats tables (visit_stats,
+// event_stats) hold each day's distinct visitors per group as a count;
+// adding them up is exact as long as each group of the query is a single
+// row on each day. Each such statement also returns the largest number of
+// rows a group had on one day, and a query where that exceeds one is run
+// again on the per-visit rows or the uniq states (plan.check).
 
 // route names the table family that can answer a query.
 type route int
@@ -27,12 +33,11 @@ const (
 // statsDims are the event dimensions event_stats is keyed by.
 var statsDims = []string{"event:page", "event:hostname", "event:name", "event:goal"}
 
-// routeOf picks the cheapest source that answers the query exactly.
+// routeOf picks the table family that answers the query exactly.
 //
 //   - visits: visit dimensions and filters only (every event of a visit
 //     carries its visit's values, so an event matches exactly when its visit
-//     does, and a visit of a whole day inside the range has all its events
-//     in it), no revenue.
+//     does), no revenue.
 //   - event_stats: event:page, event:hostname, event:name and event:goal
 //     dimensions and filters only (each a function of the key), with
 //     visitors, pageviews and events.
@@ -75,9 +80,12 @@ func filterDims(fs []Filter) []string {
 
 // coverage says which UTC days of a range the rollup tables answer.
 type coverage struct {
-	days   []time.Time    // built days fully inside the range, ascending
-	builds []uint64       // the build to read for each of them
-	raw    [][2]time.Time // the rest of the widened range, in whole UTC days
+	days       []time.Time    // built days fully inside the range, ascending
+	builds     []uint64       // the build to read for each of them
+	edges      []time.Time    // built days the range starts or ends inside
+	edgeBuilds []uint64       // the build to read for each of them
+	raw        [][2]time.Time // the widened range without days, in whole UTC days
+	bare       [][2]time.Time // the same without edges either
 }
 
 // rawInRange reports whether the raw window overlaps the range at all.
@@ -90,11 +98,10 @@ func (b *builder) rawInRange() bool {
 	return false
 }
 
-// rollupWhere selects the covered days' rows of a rollup table.
-func (b *builder) rollupWhere() string {
-	c := b.cov
+// daysWhere selects the rows of a rollup table for the given days and builds.
+func (b *builder) daysWhere(days []time.Time, builds []uint64) string {
 	return fmt.Sprintf("site = %s AND day >= toDate(%s) AND day <= toDate(%s) AND has(%s, build)",
-		b.arg(b.site), b.arg(c.days[0].Format(time.DateOnly)), b.arg(c.days[len(c.days)-1].Format(time.DateOnly)), b.arg(c.builds))
+		b.arg(b.site), b.arg(days[0].Format(time.DateOnly)), b.arg(days[len(days)-1].Format(time.DateOnly)), b.arg(builds))
 }
 
 func (b *builder) dimsAndWhere() (dimList string, outDims []string, where []string) {
@@ -111,31 +118,107 @@ func (b *builder) dimsAndWhere() (dimList string, outDims []string, where []stri
 	return dimList, outDims, where
 }
 
-// buildFromVisits reads one row per visit from the visits table for the
-// covered days and rebuilds the visits of the other days from the raw
-// events, as the raw path does.
-func (b *builder) buildFromVisits() plan {
-	b.need("ts")
-	dimList, outDims, where := b.dimsAndWhere()
-	// The per-visit columns both parts yield, after the dimensions.
-	var perVisit, fromTable []string
-	outer := map[string]string{aggVisitors: "uniqExact(visitor_id)", aggVisits: "count()"}
+// perVisit names the per-visit columns the visits parts yield for the
+// query's aggregates (after the dimensions, visitor_id and v_start), and
+// how the outer query adds them up.
+func (b *builder) perVisit() (cols []string, outer map[string]string) {
+	outer = map[string]string{aggVisitors: "uniqExact(visitor_id)", aggVisits: "count()"}
 	for _, a := range b.aggs {
 		switch a {
 		case aggBounces:
-			perVisit, fromTable = append(perVisit, "v_bounce"), append(fromTable, "toInt64(bounce)")
-			outer[a] = "sum(v_bounce)"
+			cols, outer[a] = append(cols, "v_bounce"), "sum(v_bounce)"
 		case aggDuration:
-			perVisit, fromTable = append(perVisit, "v_duration"), append(fromTable, "toInt64(duration)")
-			outer[a] = "sum(v_duration)"
+			cols, outer[a] = append(cols, "v_duration"), "sum(v_duration)"
 		case aggPageviews:
-			perVisit, fromTable = append(perVisit, "p_pageviews"), append(fromTable, "toInt64(pageviews)")
-			outer[a] = "sum(p_pageviews)"
+			cols, outer[a] = append(cols, "p_pageviews"), "sum(p_pageviews)"
 		case aggEvents:
-			perVisit, fromTable = append(perVisit, "p_events"), append(fromTable, "toInt64(events)")
-			outer[a] = "sum(p_events)"
+			cols, outer[a] = append(cols, "p_events"), "sum(p_events)"
 		}
 	}
+	return cols, outer
+}
+
+// visitsTable reads one row per visit of the given days from the visits
+// table, its columns renamed to the per-event aliases the dimension and
+// filter expressions use. Inside the range's edge days, only the visit's
+// events in the range count, and a visit without any is left out, as on
+// the raw path.
+func (b *builder) visitsTable(days []time.Time, builds []uint64, edge bool, dimList string, cols, where []string) string {
+	var sb strings.Builder
+	sb.WriteString("SELECT " + dimList + "visitor_id, v_start")
+	for _, c := range cols {
+		fmt.Fprintf(&sb, ", %s", c)
+	}
+	sb.WriteString("\nFROM (SELECT visitor_id, start AS v_start, toInt64(bounce) AS v_bounce, toInt64(duration) AS v_duration")
+	if edge {
+		from, to := b.arg(b.r.Start.UTC()), b.arg(b.r.End.UTC())
+		from2, to2 := b.arg(b.r.Start.UTC()), b.arg(b.r.End.UTC())
+		fmt.Fprintf(&sb, ", toInt64(arrayCount(t -> t >= %s AND t < %s, pageview_times)) AS p_pageviews, toInt64(arrayCount(t -> t >= %s AND t < %s, event_times)) AS p_events", from, to, from2, to2)
+	} else {
+		sb.WriteString(", toInt64(pageviews) AS p_pageviews, toInt64(events) AS p_events")
+	}
+	for _, d := range b.allVisitDims() {
+		fmt.Fprintf(&sb, ", %s AS %s", strings.TrimPrefix(d, "visit:"), visitAlias(d))
+	}
+	fmt.Fprintf(&sb, " FROM %s.visits WHERE %s)", b.db, b.daysWhere(days, builds))
+	if edge {
+		where = append([]string{"p_events > 0"}, where...)
+	}
+	if len(where) > 0 {
+		sb.WriteString("\nWHERE " + strings.Join(where, "\n  AND "))
+	}
+	return sb.String()
+}
+
+// visitParts is a UNION ALL of one row per visit (dimensions, visitor_id,
+// v_start, cols) for the range: from the visits table for the full days
+// (when full) and the edge days, and rebuilt from the raw events for the
+// rest.
+func (b *builder) visitParts(full bool, dimList string, cols, where []string) string {
+	c := b.cov
+	var parts []string
+	if full && len(c.days) > 0 {
+		parts = append(parts, b.visitsTable(c.days, c.builds, false, dimList, cols, where))
+	}
+	if len(c.edges) > 0 {
+		parts = append(parts, b.visitsTable(c.edges, c.edgeBuilds, true, dimList, cols, where))
+	}
+	b.bareWindow = true
+	if b.rawInRange() {
+		var sb strings.Builder
+		sb.WriteString("SELECT " + dimList + "visitor_id, v_start")
+		for _, c := range cols {
+			fmt.Fprintf(&sb, ", toInt64(%s) AS %s", c, c)
+		}
+		fmt.Fprintf(&sb, "\nFROM (%s)", b.visitRows())
+		if len(where) > 0 {
+			sb.WriteString("\nWHERE " + strings.Join(where, "\n  AND "))
+		}
+		parts = append(parts, sb.String())
+	}
+	if len(parts) == 0 {
+		// Nothing to read: an empty part keeps the statement's shape.
+		var sb strings.Builder
+		sb.WriteString("SELECT " + dimList + "visitor_id, v_start")
+		for _, c := range cols {
+			fmt.Fprintf(&sb, ", toInt64(0) AS %s", c)
+		}
+		sb.WriteString("\nFROM (SELECT toUInt64(0) AS visitor_id, toDateTime(0) AS v_start")
+		for _, d := range b.allVisitDims() {
+			fmt.Fprintf(&sb, ", '' AS %s", visitAlias(d))
+		}
+		sb.WriteString(") WHERE 0")
+		parts = append(parts, sb.String())
+	}
+	return strings.Join(parts, "\nUNION ALL\n")
+}
+
+// buildFromVisits reads one row per visit: from the visits table for the
+// built days, rebuilt from the raw events for the others.
+func (b *builder) buildFromVisits() plan {
+	b.need("ts")
+	dimList, outDims, where := b.dimsAndWhere()
+	cols, outer := b.perVisit()
 	var sb strings.Builder
 	sb.WriteString("SELECT ")
 	for _, d := range outDims {
@@ -147,43 +230,167 @@ func (b *builder) buildFromVisits() plan {
 		}
 		fmt.Fprintf(&sb, "toInt64(%s) AS a_%s", outer[a], a)
 	}
-	// Part 1: the visits table, its columns renamed to the per-event
-	// aliases the dimension and filter expressions use.
-	sb.WriteString("\nFROM (\nSELECT ")
-	sb.WriteString(dimList)
-	sb.WriteString("visitor_id, v_start")
-	for i, c := range perVisit {
-		fmt.Fprintf(&sb, ", %s AS %s", fromTable[i], c)
+	sb.WriteString("\nFROM (\n" + b.visitParts(true, dimList, cols, where) + "\n)")
+	if len(outDims) > 0 {
+		sb.WriteString("\nGROUP BY " + strings.Join(outDims, ", "))
 	}
-	sb.WriteString("\nFROM (SELECT visitor_id, start AS v_start, bounce, duration, pageviews, events")
-	for _, d := range b.allVisitDims() {
-		fmt.Fprintf(&sb, ", %s AS %s", strings.TrimPrefix(d, "visit:"), visitAlias(d))
+	return plan{SQL: sb.String(), Args: b.args, Dims: b.dims, Aggs: b.aggs, via: viaVisits}
+}
+
+// statsDim is the one visit dimension a query groups or filters by ("" for
+// none), when there is at most one.
+func statsDim(dims []string, filters []Filter) (string, bool) {
+	if len(dims) > 1 {
+		return "", false
 	}
-	fmt.Fprintf(&sb, " FROM %s.visits WHERE %s)", b.db, b.rollupWhere())
+	d := ""
+	for _, x := range append(slices.Clone(dims), filterDims(filters)...) {
+		if d != "" && x != d {
+			return "", false
+		}
+		d = x
+	}
+	return d, true
+}
+
+// statsAgg is how visit_stats' columns add up to each aggregate.
+var statsAgg = map[string]string{aggVisitors: "visitors", aggVisits: "visits", aggBounces: "bounces", aggDuration: "duration", aggPageviews: "pageviews", aggEvents: "events"}
+
+// buildFromVisitStats adds up the day's counts of visit_stats for the full
+// days, and the per-visit rows of the edge and raw days.
+func (b *builder) buildFromVisitStats(dim string) plan {
+	b.need("ts")
+	dimList, outDims, where := b.dimsAndWhere()
+	cols, outer := b.perVisit()
+	var sb strings.Builder
+	sb.WriteString("SELECT ")
+	for _, d := range outDims {
+		sb.WriteString(d + ", ")
+	}
+	for _, a := range b.aggs {
+		fmt.Fprintf(&sb, "toInt64(sum(s_%s)) AS a_%s, ", a, a)
+	}
+	sb.WriteString("toInt64(max(s_n)) AS check_n\nFROM (\n")
+	// Part 1: a row per day and group from visit_stats.
+	sb.WriteString("SELECT ")
+	for _, d := range outDims {
+		sb.WriteString(d + ", ")
+	}
+	for _, a := range b.aggs {
+		fmt.Fprintf(&sb, "toInt64(sum(%s)) AS s_%s, ", statsAgg[a], a)
+	}
+	sb.WriteString("toInt64(count()) AS s_n\nFROM (SELECT " + dimList + "day")
+	for _, a := range b.aggs {
+		sb.WriteString(", " + statsAgg[a])
+	}
+	sb.WriteString("\nFROM (SELECT day, visitors, visits, bounces, duration, pageviews, events")
+	if dim != "" {
+		fmt.Fprintf(&sb, ", value AS %s", visitAlias(dim))
+	}
+	fmt.Fprintf(&sb, " FROM %s.visit_stats WHERE %s AND dim = %s)", b.db, b.daysWhere(b.cov.days, b.cov.builds), b.arg(dim))
 	if len(where) > 0 {
 		sb.WriteString("\nWHERE " + strings.Join(where, "\n  AND "))
 	}
-	// Part 2: the other days' visits from the raw events.
-	if b.rawInRange() {
-		sb.WriteString("\nUNION ALL\nSELECT ")
-		sb.WriteString(dimList)
-		sb.WriteString("visitor_id, v_start")
-		for _, c := range perVisit {
-			fmt.Fprintf(&sb, ", toInt64(%s) AS %s", c, c)
+	sb.WriteString(")\nGROUP BY " + strings.Join(append([]string{"day"}, outDims...), ", "))
+	// Part 2: the other days' visits, one row per group.
+	sb.WriteString("\nUNION ALL\nSELECT ")
+	for _, d := range outDims {
+		sb.WriteString(d + ", ")
+	}
+	for _, a := range b.aggs {
+		fmt.Fprintf(&sb, "toInt64(%s) AS s_%s, ", outer[a], a)
+	}
+	sb.WriteString("toInt64(1) AS s_n\nFROM (\n" + b.visitParts(false, dimList, cols, where) + "\n)")
+	if len(outDims) > 0 {
+		sb.WriteString("\nGROUP BY " + strings.Join(outDims, ", "))
+	}
+	sb.WriteString("\n)")
+	if len(outDims) > 0 {
+		sb.WriteString("\nGROUP BY " + strings.Join(outDims, ", "))
+	}
+	return plan{SQL: sb.String(), Args: b.args, Dims: b.dims, Aggs: b.aggs, via: viaVisitStats, check: true}
+}
+
+// statsLevel picks the rows of event_stats that hold the query's dimensions
+// and filters with as few rows per group as possible: level 2 (per name)
+// when only the name matters, level 1 (per name and page) when the page
+// does too, level 0 (with the hostname) otherwise. A goal needs the page
+// only for page-view goals: those come from level 1, the others from 2.
+func (b *builder) statsLevel() string {
+	needPage, needHost := false, false
+	pageGoals := slices.ContainsFunc(b.cfg.Goals, func(g string) bool { return strings.HasPrefix(g, "Visit ") })
+	// A goal filter always compares "Visit /path" for page views; a goal
+	// dimension only when the site has page-view goals.
+	goalPage := slices.Contains(filterDims(b.filters), "event:goal")
+	for _, d := range append(slices.Clone(b.dims), filterDims(b.filters)...) {
+		switch d {
+		case "event:page":
+			needPage = true
+		case "event:hostname":
+			needHost = true
+		case "event:goal":
+			goalPage = goalPage || pageGoals
 		}
-		fmt.Fprintf(&sb, "\nFROM (%s)", b.visitRows())
-		if len(where) > 0 {
-			sb.WriteString("\nWHERE " + strings.Join(where, "\n  AND "))
+	}
+	switch {
+	case needHost:
+		return "level = 0"
+	case needPage:
+		return "level = 1"
+	case goalPage:
+		return "((level = 2 AND name != 'pageview') OR (level = 1 AND name = 'pageview'))"
+	default:
+		return "level = 2"
+	}
+}
+
+// buildEventSums adds up the day's counts of event_stats for the full
+// days, and the raw events of the other days.
+func (b *builder) buildEventSums() plan {
+	dimList, outDims, where := b.dimsAndWhere()
+	agg := map[string]string{aggVisitors: "uniq", aggPageviews: "if(name = 'pageview', events, 0)", aggEvents: "events"}
+	var sb strings.Builder
+	sb.WriteString("SELECT ")
+	for _, d := range outDims {
+		sb.WriteString(d + ", ")
+	}
+	for _, a := range b.aggs {
+		fmt.Fprintf(&sb, "toInt64(sum(s_%s)) AS a_%s, ", a, a)
+	}
+	sb.WriteString("toInt64(max(s_n)) AS check_n\nFROM (\nSELECT ")
+	for _, d := range outDims {
+		sb.WriteString(d + ", ")
+	}
+	for _, a := range b.aggs {
+		fmt.Fprintf(&sb, "toInt64(sum(%s)) AS s_%s, ", agg[a], a)
+	}
+	conds := append([]string{b.daysWhere(b.cov.days, b.cov.builds), b.statsLevel()}, where...)
+	fmt.Fprintf(&sb, "toInt64(count()) AS s_n\nFROM (SELECT %sday, name, uniq, events FROM %s.event_stats WHERE %s)\nGROUP BY %s",
+		dimList, b.db, strings.Join(conds, "\n  AND "), strings.Join(append([]string{"day"}, outDims...), ", "))
+	if b.rawInRange() {
+		sb.WriteString("\nUNION ALL\nSELECT " + dimList)
+		raw := map[string]string{aggVisitors: "uniqExact(visitor_id)", aggPageviews: "countIf(name = 'pageview')", aggEvents: "count()"}
+		for _, a := range b.aggs {
+			fmt.Fprintf(&sb, "toInt64(%s) AS s_%s, ", raw[a], a)
+		}
+		conds := append([]string{
+			"site = " + b.arg(b.site),
+			fmt.Sprintf("ts >= %s AND ts < %s", b.arg(b.r.Start.UTC()), b.arg(b.r.End.UTC())),
+			"(" + b.windowCond() + ")",
+		}, where...)
+		fmt.Fprintf(&sb, "toInt64(1) AS s_n\nFROM %s.events\nWHERE %s", b.db, strings.Join(conds, "\n  AND "))
+		if len(outDims) > 0 {
+			sb.WriteString("\nGROUP BY " + strings.Join(outDims, ", "))
 		}
 	}
 	sb.WriteString("\n)")
 	if len(outDims) > 0 {
 		sb.WriteString("\nGROUP BY " + strings.Join(outDims, ", "))
 	}
-	return plan{SQL: sb.String(), Args: b.args, Dims: b.dims, Aggs: b.aggs, routed: true}
+	return plan{SQL: sb.String(), Args: b.args, Dims: b.dims, Aggs: b.aggs, via: viaEventSums, check: true}
 }
 
-// buildFromEventStats merges the covered days' uniq states of event_stats
+// buildFromEventStats merges the full days' uniq states of event_stats
 // with states made from the raw events of the other days.
 func (b *builder) buildFromEventStats() plan {
 	dimList, outDims, where := b.dimsAndWhere()
@@ -199,7 +406,7 @@ func (b *builder) buildFromEventStats() plan {
 		}
 		fmt.Fprintf(&sb, "toInt64(%s) AS a_%s", outer[a], a)
 	}
-	conds := append([]string{b.rollupWhere()}, where...)
+	conds := append([]string{b.daysWhere(b.cov.days, b.cov.builds), "level = 0"}, where...)
 	fmt.Fprintf(&sb, "\nFROM (\nSELECT %svisitors AS st, toUInt64(if(name = 'pageview', events, 0)) AS p_pageviews, toUInt64(events) AS p_events\nFROM %s.event_stats\nWHERE %s",
 		dimList, b.db, strings.Join(conds, "\n  AND "))
 	if b.rawInRange() {
@@ -218,7 +425,7 @@ func (b *builder) buildFromEventStats() plan {
 	if len(outDims) > 0 {
 		sb.WriteString("\nGROUP BY " + strings.Join(outDims, ", "))
 	}
-	return plan{SQL: sb.String(), Args: b.args, Dims: b.dims, Aggs: b.aggs, routed: true}
+	return plan{SQL: sb.String(), Args: b.args, Dims: b.dims, Aggs: b.aggs, via: viaEventStats}
 }
 
 // visitRows rebuilds the visits of the raw window's events that have an
@@ -244,6 +451,9 @@ func (b *builder) visitRows() string {
 	// A bounce: exactly one page view and no other interactive event.
 	sb.WriteString("toUInt8(countIf(name = 'pageview') = 1 AND countIf(name != 'pageview' AND interactive = 1) = 0) AS v_bounce, ")
 	fmt.Fprintf(&sb, "toUInt64(countIf(name = 'pageview' AND %s)) AS p_pageviews, toUInt64(countIf(%s)) AS p_events", inRange, inRange)
+	if b.times {
+		sb.WriteString(", arraySort(groupArray(ts)) AS v_event_times, arraySort(groupArrayIf(ts, name = 'pageview')) AS v_pageview_times")
+	}
 	for _, d := range b.allVisitDims() {
 		switch d {
 		case "visit:exit_page":

@@ -75,9 +75,25 @@ type plan struct {
 	Args []any
 	Dims []string // dimension columns, in order, all String
 	Aggs []string // aggregate columns after them, all Int64
-	// routed is true when the statement reads the rollup tables.
-	routed bool
+	// via names the rollup table family the statement reads, if any.
+	via via
+	// check: the statement adds up per-day counts and returns, as its last
+	// column, the most rows one group had on one day; above one, the sums
+	// count some visitors twice and the query must be built with noSums.
+	check bool
 }
+
+// via is what a statement reads, for the tests and the metrics.
+type via int
+
+const (
+	viaRaw via = iota
+	viaVisits
+	viaVisitStats
+	viaEventStats
+	viaEventSums
+	numVia
+)
 
 type builder struct {
 	db       string
@@ -94,6 +110,14 @@ type builder struct {
 	// cov, when set, names the days the rollup tables answer; the rest of
 	// the widened range is read from the raw events.
 	cov *coverage
+	// bareWindow: the edge days are read from the visits table, so the
+	// raw window leaves them out too.
+	bareWindow bool
+	// noSums: do not add up per-day counts (a group spans several rows).
+	noSums bool
+	// times: the visit rows carry their event and page-view times (for
+	// building the visits table).
+	times bool
 }
 
 // arg binds a value: clickhouse-go writes it into the text as an escaped
@@ -276,12 +300,23 @@ func lowerAll(vs []string) []string {
 //     counts once in each row it has matching events in;
 //  5. one row per dimension values with the aggregates.
 func (b *builder) build() plan {
-	if b.cov != nil && len(b.cov.builds) > 0 {
+	if b.cov != nil {
+		full := len(b.cov.builds) > 0
 		switch routeOf(b.dims, b.filters, b.aggs) {
 		case routeVisits:
-			return b.buildFromVisits()
+			if dim, ok := statsDim(b.dims, b.filters); ok && full && !b.noSums {
+				return b.buildFromVisitStats(dim)
+			}
+			if full || len(b.cov.edgeBuilds) > 0 {
+				return b.buildFromVisits()
+			}
 		case routeEventStats:
-			return b.buildFromEventStats()
+			if full && !b.noSums {
+				return b.buildEventSums()
+			}
+			if full {
+				return b.buildFromEventStats()
+			}
 		}
 	}
 	b.sessions = usesVisit(b.dims, b.filters, b.aggs)
@@ -442,6 +477,9 @@ func (b *builder) tsRange(from, to time.Time) string {
 // whole UTC days: all of it, or what the rollup tables do not answer.
 func (b *builder) rawWindow() [][2]time.Time {
 	if b.cov != nil {
+		if b.bareWindow {
+			return b.cov.bare
+		}
 		return b.cov.raw
 	}
 	ws, we := b.widened()

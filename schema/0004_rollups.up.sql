@@ -8,7 +8,9 @@
 -- marker names, which nobody reads and the job deletes later.
 
 -- One row per visit (a run of one visitor's events with no gap over 30
--- minutes), with the values of its first event (exit_page: its last).
+-- minutes), with the values of its first event (exit_page: its last). The
+-- times of its events and page views let a range that starts or ends inside
+-- the day count only its events in the range.
 CREATE TABLE IF NOT EXISTS {{.DB}}.visits {{.OnCluster}}
 (
     site            String,
@@ -35,29 +37,57 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.visits {{.OnCluster}}
     browser         String,
     browser_version String,
     os              String,
-    os_version      String
+    os_version      String,
+    event_times     Array(DateTime),
+    pageview_times  Array(DateTime)
 )
 ENGINE = {{.Engine "visits"}}
 PARTITION BY toYYYYMM(day)
 ORDER BY (site, day, build, visitor_id, start);
 
--- Per day, event name, hostname and page: the distinct visitor ids (as an
--- exact uniq state, so that days and pages merge without double counting)
--- and the number of events.
+-- Per day and value of one visit dimension (dim '' holds the day's totals):
+-- the day's distinct visitors, visits and their sums. Visitor ids change
+-- every UTC day, so the distinct visitors of several days are the sum of
+-- each day's: no uniq state is needed to add days up.
+CREATE TABLE IF NOT EXISTS {{.DB}}.visit_stats {{.OnCluster}}
+(
+    site      String,
+    day       Date,
+    build     UInt64,
+    dim       String,
+    value     String,
+    visitors  UInt64,
+    visits    UInt64,
+    bounces   UInt64,
+    duration  Int64,
+    pageviews UInt64,
+    events    UInt64
+)
+ENGINE = {{.Engine "visit_stats"}}
+PARTITION BY toYYYYMM(day)
+ORDER BY (site, day, build, dim, value);
+
+-- Per day, event name, hostname and page (level 0), per name and page over
+-- every hostname (level 1, hostname ''), and per name (level 2, hostname and
+-- pathname ''): the day's distinct visitors as a count (summed over days
+-- when each group of a query is one row a day) and as an exact uniq state
+-- (merged otherwise), and the number of events.
 CREATE TABLE IF NOT EXISTS {{.DB}}.event_stats {{.OnCluster}}
 (
     site     String,
     day      Date,
     build    UInt64,
+    level    UInt8,
     name     String,
     hostname String,
     pathname String,
+    uniq     UInt64,
     visitors AggregateFunction(uniqExact, UInt64),
     events   UInt64
 )
 ENGINE = {{.Engine "event_stats"}}
 PARTITION BY toYYYYMM(day)
-ORDER BY (site, day, build, name, hostname, pathname);
+ORDER BY (site, day, build, level, name, hostname, pathname);
 
 -- One row per finished build: the day's event count it was built from.
 CREATE TABLE IF NOT EXISTS {{.DB}}.rollup_days {{.OnCluster}}
