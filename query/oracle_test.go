@@ -569,7 +569,7 @@ func TestOracle(t *testing.T) {
 			if mode != modeRaw {
 				// Every way of reading the rollups was taken, and some
 				// sums were found inexact and made again without.
-				for v, name := range map[via]string{viaVisits: "visits", viaVisitStats: "visit_stats", viaEventSums: "event_stats sums", viaEventStats: "event_stats states"} {
+				for v, name := range map[via]string{viaVisits: "visits", viaVisitStats: "visit_stats", viaEventSums: "event_stats sums", viaEventStats: "event_stats states", viaHourStats: "hour_stats", viaPropSums: "event_props"} {
 					if e.engine.routedBy[v].Load() == 0 {
 						t.Errorf("no query read %s", name)
 					}
@@ -735,6 +735,38 @@ func oracleCases(e *env) {
 			}
 			e.check(fmt.Sprintf("rollup/%d/%s", i, d), map[string]any{"site_id": r.site, "metrics": ms, "date_range": r.dr, "dimensions": []string{d}},
 				oq{site: r.site, start: r.start, end: r.end, dims: []string{d}})
+		}
+	}
+	// Time series of the built days: hour_stats, days cut by the time zone.
+	for i, r := range wide {
+		for _, d := range []string{"time", "time:day", "time:week", "time:month"} {
+			gran := strings.TrimPrefix(d, "time:")
+			if d == "time" {
+				gran = "day"
+			}
+			e.check(fmt.Sprintf("rollup/%d/%s", i, d), map[string]any{"site_id": r.site, "metrics": []string{"visitors", "pageviews", "events"}, "date_range": r.dr, "dimensions": []string{d}},
+				oq{site: r.site, start: r.start, end: r.end, dims: []string{d}, gran: gran})
+		}
+	}
+	// Properties without "(none)", as the dashboard asks for them:
+	// event_props, and for "plan", which two event names share, the sums
+	// are inexact and the raw path answers.
+	noneJSON := func(k string) []any { return []any{"is_not", "event:props:" + k, []string{"(none)"}} }
+	none := func(k string) Filter {
+		return Filter{Op: "is_not", Dimension: "event:props:" + k, Values: []string{"(none)"}, CaseSensitive: true}
+	}
+	for i, r := range wide {
+		for _, c := range []struct {
+			key, name string
+		}{{"url", "Outbound Link: Click"}, {"url", "File Download"}, {"url", ""}, {"plan", ""}, {"plan", "Signup"}} {
+			fj, f := []any{noneJSON(c.key)}, []Filter{none(c.key)}
+			if c.name != "" {
+				fj = append(fj, []any{"is", "event:name", []string{c.name}})
+				f = append(f, Filter{Op: "is", Dimension: "event:name", Values: []string{c.name}, CaseSensitive: true})
+			}
+			d := []string{"event:props:" + c.key}
+			e.check(fmt.Sprintf("rollup/%d/props/%s/%s", i, c.key, c.name), map[string]any{"site_id": r.site, "metrics": []string{"visitors", "events"}, "date_range": r.dr, "dimensions": d, "filters": fj},
+				oq{site: r.site, start: r.start, end: r.end, dims: d, filters: f})
 		}
 	}
 	all := wide[0]

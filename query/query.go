@@ -474,8 +474,13 @@ type covCache map[[2]int64]*coverage
 
 // fetch runs one statement and returns its groups.
 func (e *Engine) fetch(ctx context.Context, cc covCache, site string, cfg SiteConfig, tz string, r Range, dims []string, filters []Filter, aggs []string) ([]group, error) {
+	if len(filters) == 0 && len(dims) == 1 && isTimeDim(dims[0]) && !slices.ContainsFunc(aggs, func(a string) bool { return !slices.Contains(hourAggs, a) }) {
+		if out, ok, err := e.fetchHours(ctx, cc, site, cfg, tz, r, dims, aggs); err != nil || ok {
+			return out, err
+		}
+	}
 	b := &builder{db: e.db, site: site, cfg: cfg, tz: tz, r: r, dims: dims, filters: filters, aggs: aggs}
-	if routeOf(dims, filters, aggs) != routeRaw {
+	if routeOf(dims, filters, aggs) != routeRaw || propsRoute(dims, filters, aggs) {
 		key := [2]int64{r.Start.Unix(), r.End.Unix()}
 		if _, ok := cc[key]; !ok {
 			c, err := e.coverageFor(ctx, site, r)

@@ -148,7 +148,7 @@ func (r *Rollups) state(ctx context.Context, since, until time.Time) (*dayState,
 		func(k siteDay, _ []any) { s.markers[k] = append(s.markers[k], marker{b, n, built}) }, &b, &n, &built); err != nil {
 		return nil, err
 	}
-	if err := scan(fmt.Sprintf("SELECT site, toString(day), build FROM (SELECT DISTINCT site, day, build FROM %s.visits WHERE day >= toDate(@sinceDay) AND day < toDate(@untilDay) UNION ALL SELECT DISTINCT site, day, build FROM %s.visit_stats WHERE day >= toDate(@sinceDay) AND day < toDate(@untilDay) UNION ALL SELECT DISTINCT site, day, build FROM %s.event_stats WHERE day >= toDate(@sinceDay) AND day < toDate(@untilDay)) GROUP BY site, day, build", r.db, r.db, r.db),
+	if err := scan(fmt.Sprintf("SELECT site, toString(day), build FROM (SELECT DISTINCT site, day, build FROM %s.visits WHERE day >= toDate(@sinceDay) AND day < toDate(@untilDay) UNION ALL SELECT DISTINCT site, day, build FROM %s.visit_stats WHERE day >= toDate(@sinceDay) AND day < toDate(@untilDay) UNION ALL SELECT DISTINCT site, day, build FROM %s.hour_stats WHERE day >= toDate(@sinceDay) AND day < toDate(@untilDay) UNION ALL SELECT DISTINCT site, day, build FROM %s.event_stats WHERE day >= toDate(@sinceDay) AND day < toDate(@untilDay) UNION ALL SELECT DISTINCT site, day, build FROM %s.event_props WHERE day >= toDate(@sinceDay) AND day < toDate(@untilDay)) GROUP BY site, day, build", r.db, r.db, r.db, r.db, r.db),
 		func(k siteDay, _ []any) { s.builds[k] = append(s.builds[k], b) }, &b); err != nil {
 		return nil, err
 	}
@@ -252,6 +252,17 @@ func (r *Rollups) BuildDay(ctx context.Context, site string, day time.Time) erro
 	if err := r.conn.Exec(ctx, q, args...); err != nil {
 		return fmt.Errorf("cannot build the visit stats of %s on %s: %w", site, day.Format(time.DateOnly), err)
 	}
+	// event_props: every property an event has (its first value, as the
+	// query side reads it). Before event_stats, so that the check below
+	// also covers this insert.
+	q = fmt.Sprintf("INSERT INTO %[1]s.event_props (site, day, build, name, key, value, uniq, events)\n"+
+		"SELECT toString(@site), toDate(@day), toUInt64(@build), name, props_keys[i] AS k, props_values[i] AS v, toUInt64(uniqExact(visitor_id)), toUInt64(count())\n"+
+		"FROM %[1]s.events ARRAY JOIN arrayEnumerate(props_keys) AS i\n"+
+		"WHERE site = @site AND toDate(ts) >= toDate(@fromHint) AND toDate(ts) <= toDate(@toHint) AND ts >= toDateTime(@from) AND ts < toDateTime(@to) AND indexOf(props_keys, props_keys[i]) = i\n"+
+		"GROUP BY name, k, v", b.db)
+	if err := r.conn.Exec(ctx, q, args...); err != nil {
+		return fmt.Errorf("cannot build the event properties of %s on %s: %w", site, day.Format(time.DateOnly), err)
+	}
 	// event_stats at its three levels (see the schema), from the events.
 	q = fmt.Sprintf("INSERT INTO %s.event_stats (site, day, build, level, name, hostname, pathname, uniq, visitors, events)\n"+
 		"SELECT toString(@site), toDate(@day), toUInt64(@build), tupleElement(k, 1) AS l, name, tupleElement(k, 2) AS h, tupleElement(k, 3) AS p, toUInt64(uniqExact(visitor_id)), uniqExactState(visitor_id), toUInt64(count())\n"+
@@ -260,16 +271,32 @@ func (r *Rollups) BuildDay(ctx context.Context, site string, day time.Time) erro
 	if err := r.conn.Exec(ctx, q, args...); err != nil {
 		return fmt.Errorf("cannot build the event stats of %s on %s: %w", site, day.Format(time.DateOnly), err)
 	}
+	// hour_stats: each visitor's first and last hour of the day, and the
+	// events per hour.
+	q = fmt.Sprintf("INSERT INTO %[1]s.hour_stats (site, day, build, hour, visitors_from, visitors_until, pageviews, events)\n"+
+		"SELECT toString(@site), toDate(@day), toUInt64(@build), h, vf, vu, pv, ev FROM (\n"+
+		"SELECT h, toUInt64(countIf(last >= h)) AS vf, toUInt64(countIf(first < h)) AS vu FROM (\n"+
+		"SELECT visitor_id, min(toHour(ts, 'UTC')) AS first, max(toHour(ts, 'UTC')) AS last FROM %[1]s.events\n"+
+		"WHERE site = @site AND toDate(ts) >= toDate(@fromHint) AND toDate(ts) <= toDate(@toHint) AND ts >= toDateTime(@from) AND ts < toDateTime(@to) GROUP BY visitor_id\n"+
+		") ARRAY JOIN arrayMap(x -> toUInt8(x), range(24)) AS h GROUP BY h\n"+
+		") ALL LEFT JOIN (\n"+
+		"SELECT toUInt8(toHour(ts, 'UTC')) AS h, toUInt64(countIf(name = 'pageview')) AS pv, toUInt64(count()) AS ev FROM %[1]s.events\n"+
+		"WHERE site = @site AND toDate(ts) >= toDate(@fromHint) AND toDate(ts) <= toDate(@toHint) AND ts >= toDateTime(@from) AND ts < toDateTime(@to) GROUP BY h\n"+
+		") USING h", b.db)
+	if err := r.conn.Exec(ctx, q, args...); err != nil {
+		return fmt.Errorf("cannot build the hour stats of %s on %s: %w", site, day.Format(time.DateOnly), err)
+	}
 	// Both inserts read the events separately: only record the build when
 	// they saw the same events.
-	var nv, nvs, ns uint64
-	q = fmt.Sprintf("SELECT (SELECT sum(events) FROM %s.visits WHERE site = @site AND day = toDate(@day) AND build = @build), "+
-		"(SELECT sum(events) FROM %s.visit_stats WHERE site = @site AND day = toDate(@day) AND build = @build AND dim = ''), "+
-		"(SELECT sum(events) FROM %s.event_stats WHERE site = @site AND day = toDate(@day) AND build = @build AND level = 0)", b.db, b.db, b.db)
-	if err := r.conn.QueryRow(ctx, q, args...).Scan(&nv, &nvs, &ns); err != nil {
+	var nv, nvs, nh, ns uint64
+	q = fmt.Sprintf("SELECT (SELECT sum(events) FROM %[1]s.visits WHERE site = @site AND day = toDate(@day) AND build = @build), "+
+		"(SELECT sum(events) FROM %[1]s.visit_stats WHERE site = @site AND day = toDate(@day) AND build = @build AND dim = ''), "+
+		"(SELECT sum(events) FROM %[1]s.hour_stats WHERE site = @site AND day = toDate(@day) AND build = @build), "+
+		"(SELECT sum(events) FROM %[1]s.event_stats WHERE site = @site AND day = toDate(@day) AND build = @build AND level = 0)", b.db)
+	if err := r.conn.QueryRow(ctx, q, args...).Scan(&nv, &nvs, &nh, &ns); err != nil {
 		return fmt.Errorf("cannot check the build of %s on %s: %w", site, day.Format(time.DateOnly), err)
 	}
-	if nv != ns || nv != nvs {
+	if nv != ns || nv != nvs || nv != nh {
 		r.logf("rollups: events of %s on %s changed during the build; it is retried on the next pass", site, day.Format(time.DateOnly))
 		return nil
 	}
@@ -313,7 +340,7 @@ func (r *Rollups) cleanup(ctx context.Context, s *dayState, now time.Time) error
 			continue
 		}
 		// Markers first: a marker never names a build whose rows are gone.
-		for _, t := range []string{"rollup_days", "visits", "visit_stats", "event_stats"} {
+		for _, t := range []string{"rollup_days", "visits", "visit_stats", "hour_stats", "event_stats", "event_props"} {
 			q := fmt.Sprintf("ALTER TABLE %s.%s DELETE WHERE site = @site AND day = toDate(@day) AND has(@builds, build)", "`"+r.db+"`", t)
 			if err := r.conn.Exec(ctx, q, named("site", k.site), named("day", k.day), named("builds", drop)); err != nil {
 				return fmt.Errorf("cannot delete superseded rollups of %s on %s: %w", k.site, k.day, err)

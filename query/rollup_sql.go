@@ -474,3 +474,65 @@ func (b *builder) visitRows() string {
 	sb.WriteString("\nARRAY JOIN evs AS e, vnos AS vno, arrayEnumerate(evs) AS i\n)\nGROUP BY visitor_id, day, vno\nHAVING p_events > 0")
 	return sb.String()
 }
+
+// propsRoute reports whether event_props answers the query: one property
+// dimension, without the events that lack the property (a filter is_not
+// "(none)" on it: event_props holds only events that have it), filters on
+// the event name and the property only, visitors and events.
+func propsRoute(dims []string, filters []Filter, aggs []string) bool {
+	if len(dims) != 1 || !strings.HasPrefix(dims[0], propsPrefix) {
+		return false
+	}
+	for _, a := range aggs {
+		if a != aggVisitors && a != aggEvents {
+			return false
+		}
+	}
+	for _, d := range filterDims(filters) {
+		if d != "event:name" && d != dims[0] {
+			return false
+		}
+	}
+	return slices.ContainsFunc(filters, func(f Filter) bool {
+		return f.Op == "is_not" && f.Dimension == dims[0] && slices.ContainsFunc(f.Values, func(v string) bool { return strings.EqualFold(v, "(none)") })
+	})
+}
+
+// buildPropSums adds up the day's counts of event_props for the full days,
+// and the raw events of the other days.
+func (b *builder) buildPropSums() plan {
+	dimList, outDims, where := b.dimsAndWhere()
+	key := strings.TrimPrefix(b.dims[0], propsPrefix)
+	var sb strings.Builder
+	sb.WriteString("SELECT d0, ")
+	for _, a := range b.aggs {
+		fmt.Fprintf(&sb, "toInt64(sum(s_%s)) AS a_%s, ", a, a)
+	}
+	sb.WriteString("toInt64(max(s_n)) AS check_n\nFROM (\nSELECT d0, ")
+	rollup := map[string]string{aggVisitors: "uniq", aggEvents: "events"}
+	for _, a := range b.aggs {
+		fmt.Fprintf(&sb, "toInt64(sum(%s)) AS s_%s, ", rollup[a], a)
+	}
+	// The row's one property as the arrays the dimension reads.
+	fmt.Fprintf(&sb, "toInt64(count()) AS s_n\nFROM (SELECT %sday, uniq, events\nFROM (SELECT day, name, uniq, events, [key] AS props_keys, [value] AS props_values FROM %s.event_props WHERE %s AND key = %s)",
+		dimList, b.db, b.daysWhere(b.cov.days, b.cov.builds), b.arg(key))
+	if len(where) > 0 {
+		sb.WriteString("\nWHERE " + strings.Join(where, "\n  AND "))
+	}
+	sb.WriteString(")\nGROUP BY day, d0")
+	if b.rawInRange() {
+		sb.WriteString("\nUNION ALL\nSELECT " + dimList)
+		raw := map[string]string{aggVisitors: "uniqExact(visitor_id)", aggEvents: "count()"}
+		for _, a := range b.aggs {
+			fmt.Fprintf(&sb, "toInt64(%s) AS s_%s, ", raw[a], a)
+		}
+		conds := append([]string{
+			"site = " + b.arg(b.site),
+			fmt.Sprintf("ts >= %s AND ts < %s", b.arg(b.r.Start.UTC()), b.arg(b.r.End.UTC())),
+			"(" + b.windowCond() + ")",
+		}, where...)
+		fmt.Fprintf(&sb, "toInt64(1) AS s_n\nFROM %s.events\nWHERE %s\nGROUP BY d0", b.db, strings.Join(conds, "\n  AND "))
+	}
+	sb.WriteString("\n)\nGROUP BY " + strings.Join(outDims, ", "))
+	return plan{SQL: sb.String(), Args: b.args, Dims: b.dims, Aggs: b.aggs, via: viaPropSums, check: true}
+}

@@ -92,6 +92,8 @@ const (
 	viaVisitStats
 	viaEventStats
 	viaEventSums
+	viaHourStats
+	viaPropSums
 	numVia
 )
 
@@ -302,6 +304,9 @@ func lowerAll(vs []string) []string {
 func (b *builder) build() plan {
 	if b.cov != nil {
 		full := len(b.cov.builds) > 0
+		if full && !b.noSums && propsRoute(b.dims, b.filters, b.aggs) {
+			return b.buildPropSums()
+		}
 		switch routeOf(b.dims, b.filters, b.aggs) {
 		case routeVisits:
 			if dim, ok := statsDim(b.dims, b.filters); ok && full && !b.noSums {

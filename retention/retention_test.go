@@ -188,7 +188,7 @@ func TestDiscover(t *testing.T) {
 	}
 	// The rollups hold visitor ids: they expire with the events, whatever
 	// --retention-aggregates says.
-	for _, n := range []string{"visits", "visit_stats", "event_stats", "rollup_days"} {
+	for _, n := range []string{"visits", "visit_stats", "hour_stats", "event_stats", "event_props", "rollup_days"} {
 		if r, ok := got[n]; !ok || !r.Rollup || r.Aggregate || r.TimeColumn != "day" {
 			t.Errorf("%s: %+v", n, r)
 		}

@@ -67,6 +67,43 @@ ENGINE = {{.Engine "visit_stats"}}
 PARTITION BY toYYYYMM(day)
 ORDER BY (site, day, build, dim, value);
 
+-- Per day and UTC hour: the day's visitors with an event at or after the
+-- hour and those with one before it, and the page views and events within
+-- the hour. Any range or time bucket that starts or ends on a whole hour
+-- cuts a day into such a tail or head, so visitors per day, week or month in
+-- any whole-hour time zone add up from these rows.
+CREATE TABLE IF NOT EXISTS {{.DB}}.hour_stats {{.OnCluster}}
+(
+    site           String,
+    day            Date,
+    build          UInt64,
+    hour           UInt8,
+    visitors_from  UInt64,
+    visitors_until UInt64,
+    pageviews      UInt64,
+    events         UInt64
+)
+ENGINE = {{.Engine "hour_stats"}}
+PARTITION BY toYYYYMM(day)
+ORDER BY (site, day, build, hour);
+
+-- Per day, event name, property key and value: the day's distinct
+-- visitors of events with that property, and their number.
+CREATE TABLE IF NOT EXISTS {{.DB}}.event_props {{.OnCluster}}
+(
+    site   String,
+    day    Date,
+    build  UInt64,
+    name   String,
+    key    String,
+    value  String,
+    uniq   UInt64,
+    events UInt64
+)
+ENGINE = {{.Engine "event_props"}}
+PARTITION BY toYYYYMM(day)
+ORDER BY (site, day, build, key, name, value);
+
 -- Per day, event name, hostname and page (level 0), per name and page over
 -- every hostname (level 1, hostname ''), and per name (level 2, hostname and
 -- pathname ''): the day's distinct visitors as a count (summed over days

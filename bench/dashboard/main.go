@@ -227,8 +227,8 @@ var dashboardQueries = []string{
 	`{"metrics":["visitors"],"dimensions":["visit:country"],"pagination":{"limit":100}}`,
 	`{"metrics":["visitors"],"dimensions":["visit:device"],"pagination":{"limit":100}}`,
 	`{"metrics":["visitors","events","conversion_rate"],"dimensions":["event:goal"],"pagination":{"limit":100}}`,
-	`{"metrics":["visitors","events"],"dimensions":["event:props:url"],"filters":[["is","event:name",["Outbound Link: Click"]]],"pagination":{"limit":100}}`,
-	`{"metrics":["visitors","events"],"dimensions":["event:props:url"],"filters":[["is","event:name",["File Download"]]],"pagination":{"limit":100}}`,
+	`{"metrics":["visitors","events"],"dimensions":["event:props:url"],"filters":[["is","event:name",["Outbound Link: Click"]],["is_not","event:props:url",["(none)"]]],"pagination":{"limit":100}}`,
+	`{"metrics":["visitors","events"],"dimensions":["event:props:url"],"filters":[["is","event:name",["File Download"]],["is_not","event:props:url",["(none)"]]],"pagination":{"limit":100}}`,
 	`{"metrics":["visitors","events"],"dimensions":["event:name"],"filters":[["is_not","event:name",["pageview"]]],"pagination":{"limit":100}}`,
 }
 

@@ -261,7 +261,9 @@
     const dim = tabDim(p, tab);
     const filters = (tab.filters || []).slice();
     if (tab.skipEmpty) filters.push(['is_not', dim, ['']]);
-    if (tab.prop) filters.push(['is_not', dim, ['(none)']]);
+    // Events without the property are no row of a property panel (and
+    // leaving them out lets the server read its per-day property counts).
+    if (dim.startsWith('event:props:')) filters.push(['is_not', dim, ['(none)']]);
     return query({ metrics: tab.metrics, dimensions: [dim], filters, pagination: { limit } });
   }
 

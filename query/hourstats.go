@@ -1,0 +1,206 @@
+package query
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Time series from hour_stats. A query for visitors, page views or events
+// per day, week or month, without filters, is answered per UTC day: a
+// built day whose part in a bucket is the whole day, a head [0, h) or a
+// tail [h, 24) reads its hour_stats rows (visitor ids change every UTC day,
+// so the parts add up); the other days' parts are counted from the raw
+// events in one statement. The time zone must move bucket edges only by
+// whole hours, and the range must start and end on one; otherwise, or when
+// a bucket holds a part strictly inside a day, the query takes the usual
+// path.
+
+// hourAggs are what hour_stats holds.
+var hourAggs = []string{aggVisitors, aggPageviews, aggEvents}
+
+// hourPart is one bucket's share of one UTC day: hours [from, to).
+type hourPart struct {
+	label    string
+	day      time.Time
+	from, to int
+}
+
+// hourParts cuts r into its buckets' parts of UTC days, or reports false.
+func hourParts(r Range, gran string, loc *time.Location) ([]hourPart, bool) {
+	if gran == "hour" || !r.Start.Equal(r.Start.Truncate(time.Hour)) || !r.End.Equal(r.End.Truncate(time.Hour)) {
+		return nil, false
+	}
+	var out []hourPart
+	for t := r.Start.UTC(); t.Before(r.End); t = t.Add(time.Hour) {
+		if _, off := t.In(loc).Zone(); off%3600 != 0 {
+			return nil, false
+		}
+		label, day, h := bucketLabel(t, gran, loc), utcDay(t), t.Hour()
+		if n := len(out); n > 0 && out[n-1].label == label && out[n-1].day.Equal(day) && out[n-1].to == h {
+			out[n-1].to = h + 1
+			continue
+		}
+		out = append(out, hourPart{label: label, day: day, from: h, to: h + 1})
+	}
+	return out, true
+}
+
+// fetchHours answers a time series from hour_stats; false when it cannot.
+func (e *Engine) fetchHours(ctx context.Context, cc covCache, site string, cfg SiteConfig, tz string, r Range, dims []string, aggs []string) ([]group, bool, error) {
+	loc := time.UTC
+	if l, ok := e.locs[site]; ok {
+		loc = l
+	}
+	parts, ok := hourParts(r, granularity(dims[0], r), loc)
+	if !ok {
+		return nil, false, nil
+	}
+	key := [2]int64{r.Start.Unix(), r.End.Unix()}
+	if _, ok := cc[key]; !ok {
+		c, err := e.coverageFor(ctx, site, r)
+		if err != nil {
+			return nil, false, err
+		}
+		cc[key] = c
+	}
+	cov := cc[key]
+	built := map[time.Time]uint64{}
+	for i, d := range cov.days {
+		built[d] = cov.builds[i]
+	}
+	for i, d := range cov.edges {
+		built[d] = cov.edgeBuilds[i]
+	}
+	var days []time.Time
+	var builds []uint64
+	var raw []time.Time // unbuilt days, read from the events
+	for _, p := range parts {
+		id, ok := built[p.day]
+		switch {
+		case !ok:
+			if !slices.ContainsFunc(raw, p.day.Equal) {
+				raw = append(raw, p.day)
+			}
+		case p.from > 0 && p.to < 24:
+			return nil, false, nil
+		default:
+			if !slices.ContainsFunc(days, p.day.Equal) {
+				days, builds = append(days, p.day), append(builds, id)
+			}
+		}
+	}
+	if len(days) == 0 {
+		return nil, false, nil
+	}
+
+	// The built days' rows, by day and hour.
+	type hourRow struct{ from, until, pageviews, events int64 }
+	rows := map[time.Time]*[24]hourRow{}
+	b := &builder{db: e.db, site: site, cfg: cfg, tz: tz, r: r}
+	q := fmt.Sprintf("SELECT toString(day), hour, toInt64(visitors_from), toInt64(visitors_until), toInt64(pageviews), toInt64(events) FROM %s.hour_stats WHERE %s",
+		e.db, b.daysWhere(days, builds))
+	e.routed.Add(1)
+	e.routedBy[viaHourStats].Add(1)
+	res, err := e.conn.Query(ctx, q, b.args...)
+	if err != nil {
+		return nil, false, fmt.Errorf("cannot run query: %w", err)
+	}
+	defer res.Close()
+	for res.Next() {
+		var d string
+		var h uint8
+		var hr hourRow
+		if err := res.Scan(&d, &h, &hr.from, &hr.until, &hr.pageviews, &hr.events); err != nil {
+			return nil, false, fmt.Errorf("cannot read query result: %w", err)
+		}
+		day, err := time.Parse(time.DateOnly, d)
+		if err != nil || h > 23 {
+			return nil, false, fmt.Errorf("BUG: hour_stats row %s %d", d, h)
+		}
+		if rows[day] == nil {
+			rows[day] = new([24]hourRow)
+		}
+		rows[day][h] = hr
+	}
+	if err := res.Err(); err != nil {
+		return nil, false, fmt.Errorf("cannot read query result: %w", err)
+	}
+
+	sums := map[string]map[string]int64{}
+	var labels []string
+	add := func(label, agg string, n int64) {
+		if sums[label] == nil {
+			sums[label] = map[string]int64{}
+			labels = append(labels, label)
+		}
+		sums[label][agg] += n
+	}
+	for _, p := range parts {
+		hs, ok := rows[p.day]
+		if !ok {
+			continue // unbuilt, or a built day without rows: nothing happened
+		}
+		var visitors int64
+		switch {
+		case p.from == 0 && p.to == 24:
+			visitors = hs[0].from
+		case p.from == 0:
+			visitors = hs[p.to].until
+		default:
+			visitors = hs[p.from].from
+		}
+		var pv, ev int64
+		for h := p.from; h < p.to; h++ {
+			pv += hs[h].pageviews
+			ev += hs[h].events
+		}
+		add(p.label, aggVisitors, visitors)
+		add(p.label, aggPageviews, pv)
+		add(p.label, aggEvents, ev)
+	}
+
+	// The unbuilt days, from the raw events, in one statement.
+	if len(raw) > 0 {
+		rb := &builder{db: e.db, site: site, cfg: cfg, tz: tz, r: r, dims: dims, aggs: hourAggs, cov: &coverage{}}
+		for _, d := range raw {
+			rb.cov.raw = append(rb.cov.raw, [2]time.Time{d, d.Add(24 * time.Hour)})
+		}
+		q := fmt.Sprintf("SELECT %s AS d0, toInt64(uniqExact(visitor_id)), toInt64(countIf(name = 'pageview')), toInt64(count())\nFROM %s.events\nWHERE site = %s AND ts >= %s AND ts < %s AND (%s)\nGROUP BY d0",
+			rb.dimExpr(dims[0]), e.db, rb.arg(site), rb.arg(r.Start.UTC()), rb.arg(r.End.UTC()), rb.windowCond())
+		res, err := e.conn.Query(ctx, q, rb.args...)
+		if err != nil {
+			return nil, false, fmt.Errorf("cannot run query: %w", err)
+		}
+		defer res.Close()
+		for res.Next() {
+			var label string
+			var v, pv, ev int64
+			if err := res.Scan(&label, &v, &pv, &ev); err != nil {
+				return nil, false, fmt.Errorf("cannot read query result: %w", err)
+			}
+			add(label, aggVisitors, v)
+			add(label, aggPageviews, pv)
+			add(label, aggEvents, ev)
+		}
+		if err := res.Err(); err != nil {
+			return nil, false, fmt.Errorf("cannot read query result: %w", err)
+		}
+	}
+
+	// Buckets without events are left out, as on the raw path.
+	var out []group
+	for _, l := range labels {
+		s := sums[l]
+		if s[aggEvents] == 0 {
+			continue
+		}
+		g := group{dims: []string{l}, agg: map[string]int64{}}
+		for _, a := range aggs {
+			g.agg[a] = s[a]
+		}
+		out = append(out, g)
+	}
+	return out, true, nil
+}
