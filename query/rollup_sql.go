@@ -313,30 +313,36 @@ func (b *builder) buildFromVisitStats(dim string) plan {
 
 // statsLevel picks the rows of event_stats that hold the query's dimensions
 // and filters with as few rows per group as possible: level 2 (per name)
-// when only the name matters, level 1 (per name and page) when the page
-// does too, level 0 (with the hostname) otherwise. A goal needs the page
-// only for page-view goals: those come from level 1, the others from 2.
+// when only the name matters, level 3 (per page) when only the page does,
+// level 1 (per name and page) when both do, level 0 (with the hostname)
+// otherwise. A goal needs the page only for page-view goals: those come from
+// level 1, the others from 2.
 func (b *builder) statsLevel() string {
-	needPage, needHost := false, false
+	needName, needPage, needHost := false, false, false
 	pageGoals := slices.ContainsFunc(b.cfg.Goals, func(g string) bool { return strings.HasPrefix(g, "Visit ") })
 	// A goal filter always compares "Visit /path" for page views; a goal
 	// dimension only when the site has page-view goals.
 	goalPage := slices.Contains(filterDims(b.filters), "event:goal")
 	for _, d := range append(slices.Clone(b.dims), filterDims(b.filters)...) {
 		switch d {
+		case "event:name":
+			needName = true
 		case "event:page":
 			needPage = true
 		case "event:hostname":
 			needHost = true
 		case "event:goal":
+			needName = true
 			goalPage = goalPage || pageGoals
 		}
 	}
 	switch {
 	case needHost:
 		return "level = 0"
-	case needPage:
+	case needPage && needName:
 		return "level = 1"
+	case needPage:
+		return "level = 3"
 	case goalPage:
 		return "((level = 2 AND name != 'pageview') OR (level = 1 AND name = 'pageview'))"
 	default:
@@ -348,7 +354,7 @@ func (b *builder) statsLevel() string {
 // days, and the raw events of the other days.
 func (b *builder) buildEventSums() plan {
 	dimList, outDims, where := b.dimsAndWhere()
-	agg := map[string]string{aggVisitors: "uniq", aggPageviews: "if(name = 'pageview', events, 0)", aggEvents: "events"}
+	agg := map[string]string{aggVisitors: "uniq", aggPageviews: "pageviews", aggEvents: "events"}
 	var sb strings.Builder
 	sb.WriteString("SELECT ")
 	for _, d := range outDims {
@@ -365,7 +371,7 @@ func (b *builder) buildEventSums() plan {
 		fmt.Fprintf(&sb, "toInt64(sum(%s)) AS s_%s, ", agg[a], a)
 	}
 	conds := append([]string{b.daysWhere(b.cov.days, b.cov.builds), b.statsLevel()}, where...)
-	fmt.Fprintf(&sb, "toInt64(count()) AS s_n\nFROM (SELECT %sday, name, uniq, events FROM %s.event_stats WHERE %s)\nGROUP BY %s",
+	fmt.Fprintf(&sb, "toInt64(count()) AS s_n\nFROM (SELECT %sday, uniq, pageviews, events FROM %s.event_stats WHERE %s)\nGROUP BY %s",
 		dimList, b.db, strings.Join(conds, "\n  AND "), strings.Join(append([]string{"day"}, outDims...), ", "))
 	if b.rawInRange() {
 		sb.WriteString("\nUNION ALL\nSELECT " + dimList)
@@ -407,7 +413,7 @@ func (b *builder) buildFromEventStats() plan {
 		fmt.Fprintf(&sb, "toInt64(%s) AS a_%s", outer[a], a)
 	}
 	conds := append([]string{b.daysWhere(b.cov.days, b.cov.builds), "level = 0"}, where...)
-	fmt.Fprintf(&sb, "\nFROM (\nSELECT %svisitors AS st, toUInt64(if(name = 'pageview', events, 0)) AS p_pageviews, toUInt64(events) AS p_events\nFROM %s.event_stats\nWHERE %s",
+	fmt.Fprintf(&sb, "\nFROM (\nSELECT %svisitors AS st, toUInt64(pageviews) AS p_pageviews, toUInt64(events) AS p_events\nFROM %s.event_stats\nWHERE %s",
 		dimList, b.db, strings.Join(conds, "\n  AND "))
 	if b.rawInRange() {
 		conds := append([]string{

@@ -105,10 +105,11 @@ PARTITION BY toYYYYMM(day)
 ORDER BY (site, day, build, key, name, value);
 
 -- Per day, event name, hostname and page (level 0), per name and page over
--- every hostname (level 1, hostname ''), and per name (level 2, hostname and
--- pathname ''): the day's distinct visitors as a count (summed over days
+-- every hostname (level 1, hostname ''), per name (level 2, hostname and
+-- pathname '') and per page over every name and hostname (level 3, name and
+-- hostname ''): the day's distinct visitors as a count (summed over days
 -- when each group of a query is one row a day) and as an exact uniq state
--- (merged otherwise), and the number of events.
+-- (merged otherwise), and the numbers of page views and events.
 CREATE TABLE IF NOT EXISTS {{.DB}}.event_stats {{.OnCluster}}
 (
     site     String,
@@ -118,9 +119,10 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.event_stats {{.OnCluster}}
     name     String,
     hostname String,
     pathname String,
-    uniq     UInt64,
-    visitors AggregateFunction(uniqExact, UInt64),
-    events   UInt64
+    uniq      UInt64,
+    visitors  AggregateFunction(uniqExact, UInt64),
+    pageviews UInt64,
+    events    UInt64
 )
 ENGINE = {{.Engine "event_stats"}}
 PARTITION BY toYYYYMM(day)
