@@ -213,6 +213,57 @@ func (b *builder) visitParts(full bool, dimList string, cols, where []string) st
 	return strings.Join(parts, "\nUNION ALL\n")
 }
 
+// groupBy ends a SELECT with its GROUP BY, if it has dimensions.
+func groupBy(sb *strings.Builder, dims []string) {
+	if len(dims) > 0 {
+		sb.WriteString("\nGROUP BY " + strings.Join(dims, ", "))
+	}
+}
+
+// sumsHead starts a statement that adds up parts yielding, after the
+// dimensions, an s_<aggregate> column each and s_n (rows of a group in a
+// day); sumsTail ends it.
+func (b *builder) sumsHead(sb *strings.Builder, outDims []string) {
+	sb.WriteString("SELECT ")
+	for _, d := range outDims {
+		sb.WriteString(d + ", ")
+	}
+	for _, a := range b.aggs {
+		fmt.Fprintf(sb, "toInt64(sum(s_%s)) AS a_%s, ", a, a)
+	}
+	sb.WriteString("toInt64(max(s_n)) AS check_n\nFROM (\n")
+}
+
+func sumsTail(sb *strings.Builder, outDims []string) {
+	sb.WriteString("\n)")
+	groupBy(sb, outDims)
+}
+
+// rawEventsPart is the UNION ALL part that reads the raw window's events in
+// the range: the dimensions, then cols, one row per group.
+func (b *builder) rawEventsPart(sb *strings.Builder, dimList string, cols []string, where, outDims []string) {
+	if !b.rawInRange() {
+		return
+	}
+	conds := append([]string{
+		"site = " + b.arg(b.site),
+		fmt.Sprintf("ts >= %s AND ts < %s", b.arg(b.r.Start.UTC()), b.arg(b.r.End.UTC())),
+		"(" + b.windowCond() + ")",
+	}, where...)
+	fmt.Fprintf(sb, "\nUNION ALL\nSELECT %s%s\nFROM %s.events\nWHERE %s", dimList, strings.Join(cols, ", "), b.db, strings.Join(conds, "\n  AND "))
+	groupBy(sb, outDims)
+}
+
+// rawSums are the columns of a raw events part of a sums statement.
+func (b *builder) rawSums() []string {
+	raw := map[string]string{aggVisitors: "uniqExact(visitor_id)", aggPageviews: "countIf(name = 'pageview')", aggEvents: "count()"}
+	var cols []string
+	for _, a := range b.aggs {
+		cols = append(cols, fmt.Sprintf("toInt64(%s) AS s_%s", raw[a], a))
+	}
+	return append(cols, "toInt64(1) AS s_n")
+}
+
 // buildFromVisits reads one row per visit: from the visits table for the
 // built days, rebuilt from the raw events for the others.
 func (b *builder) buildFromVisits() plan {
@@ -231,9 +282,7 @@ func (b *builder) buildFromVisits() plan {
 		fmt.Fprintf(&sb, "toInt64(%s) AS a_%s", outer[a], a)
 	}
 	sb.WriteString("\nFROM (\n" + b.visitParts(true, dimList, cols, where) + "\n)")
-	if len(outDims) > 0 {
-		sb.WriteString("\nGROUP BY " + strings.Join(outDims, ", "))
-	}
+	groupBy(&sb, outDims)
 	return plan{SQL: sb.String(), Args: b.args, Dims: b.dims, Aggs: b.aggs, via: viaVisits}
 }
 
@@ -263,14 +312,7 @@ func (b *builder) buildFromVisitStats(dim string) plan {
 	dimList, outDims, where := b.dimsAndWhere()
 	cols, outer := b.perVisit()
 	var sb strings.Builder
-	sb.WriteString("SELECT ")
-	for _, d := range outDims {
-		sb.WriteString(d + ", ")
-	}
-	for _, a := range b.aggs {
-		fmt.Fprintf(&sb, "toInt64(sum(s_%s)) AS a_%s, ", a, a)
-	}
-	sb.WriteString("toInt64(max(s_n)) AS check_n\nFROM (\n")
+	b.sumsHead(&sb, outDims)
 	// Part 1: a row per day and group from visit_stats.
 	sb.WriteString("SELECT ")
 	for _, d := range outDims {
@@ -291,7 +333,8 @@ func (b *builder) buildFromVisitStats(dim string) plan {
 	if len(where) > 0 {
 		sb.WriteString("\nWHERE " + strings.Join(where, "\n  AND "))
 	}
-	sb.WriteString(")\nGROUP BY " + strings.Join(append([]string{"day"}, outDims...), ", "))
+	sb.WriteString(")")
+	groupBy(&sb, append([]string{"day"}, outDims...))
 	// Part 2: the other days' visits, one row per group.
 	sb.WriteString("\nUNION ALL\nSELECT ")
 	for _, d := range outDims {
@@ -301,13 +344,8 @@ func (b *builder) buildFromVisitStats(dim string) plan {
 		fmt.Fprintf(&sb, "toInt64(%s) AS s_%s, ", outer[a], a)
 	}
 	sb.WriteString("toInt64(1) AS s_n\nFROM (\n" + b.visitParts(false, dimList, cols, where) + "\n)")
-	if len(outDims) > 0 {
-		sb.WriteString("\nGROUP BY " + strings.Join(outDims, ", "))
-	}
-	sb.WriteString("\n)")
-	if len(outDims) > 0 {
-		sb.WriteString("\nGROUP BY " + strings.Join(outDims, ", "))
-	}
+	groupBy(&sb, outDims)
+	sumsTail(&sb, outDims)
 	return plan{SQL: sb.String(), Args: b.args, Dims: b.dims, Aggs: b.aggs, via: viaVisitStats, check: true}
 }
 
@@ -356,14 +394,8 @@ func (b *builder) buildEventSums() plan {
 	dimList, outDims, where := b.dimsAndWhere()
 	agg := map[string]string{aggVisitors: "uniq", aggPageviews: "pageviews", aggEvents: "events"}
 	var sb strings.Builder
+	b.sumsHead(&sb, outDims)
 	sb.WriteString("SELECT ")
-	for _, d := range outDims {
-		sb.WriteString(d + ", ")
-	}
-	for _, a := range b.aggs {
-		fmt.Fprintf(&sb, "toInt64(sum(s_%s)) AS a_%s, ", a, a)
-	}
-	sb.WriteString("toInt64(max(s_n)) AS check_n\nFROM (\nSELECT ")
 	for _, d := range outDims {
 		sb.WriteString(d + ", ")
 	}
@@ -371,28 +403,11 @@ func (b *builder) buildEventSums() plan {
 		fmt.Fprintf(&sb, "toInt64(sum(%s)) AS s_%s, ", agg[a], a)
 	}
 	conds := append([]string{b.daysWhere(b.cov.days, b.cov.builds), b.statsLevel()}, where...)
-	fmt.Fprintf(&sb, "toInt64(count()) AS s_n\nFROM (SELECT %sday, uniq, pageviews, events FROM %s.event_stats WHERE %s)\nGROUP BY %s",
-		dimList, b.db, strings.Join(conds, "\n  AND "), strings.Join(append([]string{"day"}, outDims...), ", "))
-	if b.rawInRange() {
-		sb.WriteString("\nUNION ALL\nSELECT " + dimList)
-		raw := map[string]string{aggVisitors: "uniqExact(visitor_id)", aggPageviews: "countIf(name = 'pageview')", aggEvents: "count()"}
-		for _, a := range b.aggs {
-			fmt.Fprintf(&sb, "toInt64(%s) AS s_%s, ", raw[a], a)
-		}
-		conds := append([]string{
-			"site = " + b.arg(b.site),
-			fmt.Sprintf("ts >= %s AND ts < %s", b.arg(b.r.Start.UTC()), b.arg(b.r.End.UTC())),
-			"(" + b.windowCond() + ")",
-		}, where...)
-		fmt.Fprintf(&sb, "toInt64(1) AS s_n\nFROM %s.events\nWHERE %s", b.db, strings.Join(conds, "\n  AND "))
-		if len(outDims) > 0 {
-			sb.WriteString("\nGROUP BY " + strings.Join(outDims, ", "))
-		}
-	}
-	sb.WriteString("\n)")
-	if len(outDims) > 0 {
-		sb.WriteString("\nGROUP BY " + strings.Join(outDims, ", "))
-	}
+	fmt.Fprintf(&sb, "toInt64(count()) AS s_n\nFROM (SELECT %sday, uniq, pageviews, events FROM %s.event_stats WHERE %s)",
+		dimList, b.db, strings.Join(conds, "\n  AND "))
+	groupBy(&sb, append([]string{"day"}, outDims...))
+	b.rawEventsPart(&sb, dimList, b.rawSums(), where, outDims)
+	sumsTail(&sb, outDims)
 	return plan{SQL: sb.String(), Args: b.args, Dims: b.dims, Aggs: b.aggs, via: viaEventSums, check: true}
 }
 
@@ -415,22 +430,9 @@ func (b *builder) buildFromEventStats() plan {
 	conds := append([]string{b.daysWhere(b.cov.days, b.cov.builds), "level = 0"}, where...)
 	fmt.Fprintf(&sb, "\nFROM (\nSELECT %svisitors AS st, toUInt64(pageviews) AS p_pageviews, toUInt64(events) AS p_events\nFROM %s.event_stats\nWHERE %s",
 		dimList, b.db, strings.Join(conds, "\n  AND "))
-	if b.rawInRange() {
-		conds := append([]string{
-			"site = " + b.arg(b.site),
-			fmt.Sprintf("ts >= %s AND ts < %s", b.arg(b.r.Start.UTC()), b.arg(b.r.End.UTC())),
-			"(" + b.windowCond() + ")",
-		}, where...)
-		fmt.Fprintf(&sb, "\nUNION ALL\nSELECT %suniqExactState(visitor_id) AS st, toUInt64(countIf(name = 'pageview')) AS p_pageviews, toUInt64(count()) AS p_events\nFROM %s.events\nWHERE %s",
-			dimList, b.db, strings.Join(conds, "\n  AND "))
-		if len(outDims) > 0 {
-			sb.WriteString("\nGROUP BY " + strings.Join(outDims, ", "))
-		}
-	}
+	b.rawEventsPart(&sb, dimList, []string{"uniqExactState(visitor_id) AS st", "toUInt64(countIf(name = 'pageview')) AS p_pageviews", "toUInt64(count()) AS p_events"}, where, outDims)
 	sb.WriteString("\n)")
-	if len(outDims) > 0 {
-		sb.WriteString("\nGROUP BY " + strings.Join(outDims, ", "))
-	}
+	groupBy(&sb, outDims)
 	return plan{SQL: sb.String(), Args: b.args, Dims: b.dims, Aggs: b.aggs, via: viaEventStats}
 }
 
@@ -510,11 +512,8 @@ func (b *builder) buildPropSums() plan {
 	dimList, outDims, where := b.dimsAndWhere()
 	key := strings.TrimPrefix(b.dims[0], propsPrefix)
 	var sb strings.Builder
+	b.sumsHead(&sb, outDims)
 	sb.WriteString("SELECT d0, ")
-	for _, a := range b.aggs {
-		fmt.Fprintf(&sb, "toInt64(sum(s_%s)) AS a_%s, ", a, a)
-	}
-	sb.WriteString("toInt64(max(s_n)) AS check_n\nFROM (\nSELECT d0, ")
 	rollup := map[string]string{aggVisitors: "uniq", aggEvents: "events"}
 	for _, a := range b.aggs {
 		fmt.Fprintf(&sb, "toInt64(sum(%s)) AS s_%s, ", rollup[a], a)
@@ -526,19 +525,7 @@ func (b *builder) buildPropSums() plan {
 		sb.WriteString("\nWHERE " + strings.Join(where, "\n  AND "))
 	}
 	sb.WriteString(")\nGROUP BY day, d0")
-	if b.rawInRange() {
-		sb.WriteString("\nUNION ALL\nSELECT " + dimList)
-		raw := map[string]string{aggVisitors: "uniqExact(visitor_id)", aggEvents: "count()"}
-		for _, a := range b.aggs {
-			fmt.Fprintf(&sb, "toInt64(%s) AS s_%s, ", raw[a], a)
-		}
-		conds := append([]string{
-			"site = " + b.arg(b.site),
-			fmt.Sprintf("ts >= %s AND ts < %s", b.arg(b.r.Start.UTC()), b.arg(b.r.End.UTC())),
-			"(" + b.windowCond() + ")",
-		}, where...)
-		fmt.Fprintf(&sb, "toInt64(1) AS s_n\nFROM %s.events\nWHERE %s\nGROUP BY d0", b.db, strings.Join(conds, "\n  AND "))
-	}
-	sb.WriteString("\n)\nGROUP BY " + strings.Join(outDims, ", "))
+	b.rawEventsPart(&sb, dimList, b.rawSums(), where, outDims)
+	sumsTail(&sb, outDims)
 	return plan{SQL: sb.String(), Args: b.args, Dims: b.dims, Aggs: b.aggs, via: viaPropSums, check: true}
 }
