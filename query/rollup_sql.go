@@ -213,6 +213,21 @@ func (b *builder) visitParts(full bool, dimList string, cols, where []string) st
 	return strings.Join(parts, "\nUNION ALL\n")
 }
 
+// selectAggs starts the outer SELECT: the dimensions, then each aggregate
+// as outer makes it.
+func (b *builder) selectAggs(sb *strings.Builder, outDims []string, outer map[string]string) {
+	sb.WriteString("SELECT ")
+	for _, d := range outDims {
+		sb.WriteString(d + ", ")
+	}
+	for i, a := range b.aggs {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		fmt.Fprintf(sb, "toInt64(%s) AS a_%s", outer[a], a)
+	}
+}
+
 // groupBy ends a SELECT with its GROUP BY, if it has dimensions.
 func groupBy(sb *strings.Builder, dims []string) {
 	if len(dims) > 0 {
@@ -271,16 +286,7 @@ func (b *builder) buildFromVisits() plan {
 	dimList, outDims, where := b.dimsAndWhere()
 	cols, outer := b.perVisit()
 	var sb strings.Builder
-	sb.WriteString("SELECT ")
-	for _, d := range outDims {
-		sb.WriteString(d + ", ")
-	}
-	for i, a := range b.aggs {
-		if i > 0 {
-			sb.WriteString(", ")
-		}
-		fmt.Fprintf(&sb, "toInt64(%s) AS a_%s", outer[a], a)
-	}
+	b.selectAggs(&sb, outDims, outer)
 	sb.WriteString("\nFROM (\n" + b.visitParts(true, dimList, cols, where) + "\n)")
 	groupBy(&sb, outDims)
 	return plan{SQL: sb.String(), Args: b.args, Dims: b.dims, Aggs: b.aggs, via: viaVisits}
@@ -417,16 +423,7 @@ func (b *builder) buildFromEventStats() plan {
 	dimList, outDims, where := b.dimsAndWhere()
 	outer := map[string]string{aggVisitors: "uniqExactMerge(st)", aggPageviews: "sum(p_pageviews)", aggEvents: "sum(p_events)"}
 	var sb strings.Builder
-	sb.WriteString("SELECT ")
-	for _, d := range outDims {
-		sb.WriteString(d + ", ")
-	}
-	for i, a := range b.aggs {
-		if i > 0 {
-			sb.WriteString(", ")
-		}
-		fmt.Fprintf(&sb, "toInt64(%s) AS a_%s", outer[a], a)
-	}
+	b.selectAggs(&sb, outDims, outer)
 	conds := append([]string{b.daysWhere(b.cov.days, b.cov.builds), "level = 0"}, where...)
 	fmt.Fprintf(&sb, "\nFROM (\nSELECT %svisitors AS st, toUInt64(pageviews) AS p_pageviews, toUInt64(events) AS p_events\nFROM %s.event_stats\nWHERE %s",
 		dimList, b.db, strings.Join(conds, "\n  AND "))
