@@ -57,15 +57,10 @@ func (e *Engine) fetchHours(ctx context.Context, cc covCache, site string, cfg S
 	if !ok {
 		return nil, false, nil
 	}
-	key := [2]int64{r.Start.Unix(), r.End.Unix()}
-	if _, ok := cc[key]; !ok {
-		c, err := e.coverageFor(ctx, site, r)
-		if err != nil {
-			return nil, false, err
-		}
-		cc[key] = c
+	cov, err := cc.get(ctx, e, site, r)
+	if err != nil {
+		return nil, false, err
 	}
-	cov := cc[key]
 	built := map[time.Time]uint64{}
 	for i, d := range cov.days {
 		built[d] = cov.builds[i]
@@ -95,39 +90,10 @@ func (e *Engine) fetchHours(ctx context.Context, cc covCache, site string, cfg S
 		return nil, false, nil
 	}
 
-	// The built days' rows, by day and hour.
-	type hourRow struct{ from, until, pageviews, events int64 }
-	rows := map[time.Time]*[24]hourRow{}
-	b := &builder{db: e.db, site: site, cfg: cfg, tz: tz, r: r}
-	q := fmt.Sprintf("SELECT toString(day), hour, toInt64(visitors_from), toInt64(visitors_until), toInt64(pageviews), toInt64(events) FROM %s.hour_stats WHERE %s",
-		e.db, b.daysWhere(days, builds))
-	e.routed.Add(1)
-	e.routedBy[viaHourStats].Add(1)
-	res, err := e.conn.Query(ctx, q, b.args...)
+	rows, err := e.hourRows(ctx, site, days, builds)
 	if err != nil {
-		return nil, false, fmt.Errorf("cannot run query: %w", err)
+		return nil, false, err
 	}
-	defer res.Close()
-	for res.Next() {
-		var d string
-		var h uint8
-		var hr hourRow
-		if err := res.Scan(&d, &h, &hr.from, &hr.until, &hr.pageviews, &hr.events); err != nil {
-			return nil, false, fmt.Errorf("cannot read query result: %w", err)
-		}
-		day, err := time.Parse(time.DateOnly, d)
-		if err != nil || h > 23 {
-			return nil, false, fmt.Errorf("BUG: hour_stats row %s %d", d, h)
-		}
-		if rows[day] == nil {
-			rows[day] = new([24]hourRow)
-		}
-		rows[day][h] = hr
-	}
-	if err := res.Err(); err != nil {
-		return nil, false, fmt.Errorf("cannot read query result: %w", err)
-	}
-
 	sums := map[string]map[string]int64{}
 	var labels []string
 	add := func(label, agg string, n int64) {
@@ -161,31 +127,9 @@ func (e *Engine) fetchHours(ctx context.Context, cc covCache, site string, cfg S
 		add(p.label, aggEvents, ev)
 	}
 
-	// The unbuilt days, from the raw events, in one statement.
 	if len(raw) > 0 {
-		rb := &builder{db: e.db, site: site, cfg: cfg, tz: tz, r: r, dims: dims, aggs: hourAggs, cov: &coverage{}}
-		for _, d := range raw {
-			rb.cov.raw = append(rb.cov.raw, [2]time.Time{d, d.Add(24 * time.Hour)})
-		}
-		q := fmt.Sprintf("SELECT %s AS d0, toInt64(uniqExact(visitor_id)), toInt64(countIf(name = 'pageview')), toInt64(count())\nFROM %s.events\nWHERE site = %s AND ts >= %s AND ts < %s AND (%s)\nGROUP BY d0",
-			rb.dimExpr(dims[0]), e.db, rb.arg(site), rb.arg(r.Start.UTC()), rb.arg(r.End.UTC()), rb.windowCond())
-		res, err := e.conn.Query(ctx, q, rb.args...)
-		if err != nil {
-			return nil, false, fmt.Errorf("cannot run query: %w", err)
-		}
-		defer res.Close()
-		for res.Next() {
-			var label string
-			var v, pv, ev int64
-			if err := res.Scan(&label, &v, &pv, &ev); err != nil {
-				return nil, false, fmt.Errorf("cannot read query result: %w", err)
-			}
-			add(label, aggVisitors, v)
-			add(label, aggPageviews, pv)
-			add(label, aggEvents, ev)
-		}
-		if err := res.Err(); err != nil {
-			return nil, false, fmt.Errorf("cannot read query result: %w", err)
+		if err := e.rawBuckets(ctx, site, cfg, tz, r, dims[0], raw, add); err != nil {
+			return nil, false, err
 		}
 	}
 
@@ -203,4 +147,72 @@ func (e *Engine) fetchHours(ctx context.Context, cc covCache, site string, cfg S
 		out = append(out, g)
 	}
 	return out, true, nil
+}
+
+// hourRow is one row of hour_stats.
+type hourRow struct{ from, until, pageviews, events int64 }
+
+// hourRows reads the hour_stats rows of the given days and builds.
+func (e *Engine) hourRows(ctx context.Context, site string, days []time.Time, builds []uint64) (map[time.Time]*[24]hourRow, error) {
+	b := &builder{db: e.db, site: site}
+	q := fmt.Sprintf("SELECT toString(day), hour, toInt64(visitors_from), toInt64(visitors_until), toInt64(pageviews), toInt64(events) FROM %s.hour_stats WHERE %s",
+		e.db, b.daysWhere(days, builds))
+	e.routed.Add(1)
+	e.routedBy[viaHourStats].Add(1)
+	res, err := e.conn.Query(ctx, q, b.args...)
+	if err != nil {
+		return nil, fmt.Errorf("cannot run query: %w", err)
+	}
+	defer res.Close()
+	rows := map[time.Time]*[24]hourRow{}
+	for res.Next() {
+		var d string
+		var h uint8
+		var hr hourRow
+		if err := res.Scan(&d, &h, &hr.from, &hr.until, &hr.pageviews, &hr.events); err != nil {
+			return nil, fmt.Errorf("cannot read query result: %w", err)
+		}
+		day, err := time.Parse(time.DateOnly, d)
+		if err != nil || h > 23 {
+			return nil, fmt.Errorf("BUG: hour_stats row %s %d", d, h)
+		}
+		if rows[day] == nil {
+			rows[day] = new([24]hourRow)
+		}
+		rows[day][h] = hr
+	}
+	if err := res.Err(); err != nil {
+		return nil, fmt.Errorf("cannot read query result: %w", err)
+	}
+	return rows, nil
+}
+
+// rawBuckets counts the unbuilt days' part of each bucket from the raw
+// events, in one statement, and hands each bucket's figures to add.
+func (e *Engine) rawBuckets(ctx context.Context, site string, cfg SiteConfig, tz string, r Range, dim string, days []time.Time, add func(label, agg string, n int64)) error {
+	b := &builder{db: e.db, site: site, cfg: cfg, tz: tz, r: r, cov: &coverage{}}
+	for _, d := range days {
+		b.cov.raw = append(b.cov.raw, [2]time.Time{d, d.Add(24 * time.Hour)})
+	}
+	q := fmt.Sprintf("SELECT %s AS d0, toInt64(uniqExact(visitor_id)), toInt64(countIf(name = 'pageview')), toInt64(count())\nFROM %s.events\nWHERE site = %s AND ts >= %s AND ts < %s AND (%s)\nGROUP BY d0",
+		b.dimExpr(dim), e.db, b.arg(site), b.arg(r.Start.UTC()), b.arg(r.End.UTC()), b.windowCond())
+	res, err := e.conn.Query(ctx, q, b.args...)
+	if err != nil {
+		return fmt.Errorf("cannot run query: %w", err)
+	}
+	defer res.Close()
+	for res.Next() {
+		var label string
+		var v, pv, ev int64
+		if err := res.Scan(&label, &v, &pv, &ev); err != nil {
+			return fmt.Errorf("cannot read query result: %w", err)
+		}
+		add(label, aggVisitors, v)
+		add(label, aggPageviews, pv)
+		add(label, aggEvents, ev)
+	}
+	if err := res.Err(); err != nil {
+		return fmt.Errorf("cannot read query result: %w", err)
+	}
+	return nil
 }

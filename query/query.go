@@ -472,6 +472,19 @@ func ordersJSON(os []Order) [][]string {
 // covCache holds the coverage of each range one Run asks about.
 type covCache map[[2]int64]*coverage
 
+func (cc covCache) get(ctx context.Context, e *Engine, site string, r Range) (*coverage, error) {
+	key := [2]int64{r.Start.Unix(), r.End.Unix()}
+	if c, ok := cc[key]; ok {
+		return c, nil
+	}
+	c, err := e.coverageFor(ctx, site, r)
+	if err != nil {
+		return nil, err
+	}
+	cc[key] = c
+	return c, nil
+}
+
 // fetch runs one statement and returns its groups.
 func (e *Engine) fetch(ctx context.Context, cc covCache, site string, cfg SiteConfig, tz string, r Range, dims []string, filters []Filter, aggs []string) ([]group, error) {
 	if len(filters) == 0 && len(dims) == 1 && isTimeDim(dims[0]) && !slices.ContainsFunc(aggs, func(a string) bool { return !slices.Contains(hourAggs, a) }) {
@@ -481,15 +494,11 @@ func (e *Engine) fetch(ctx context.Context, cc covCache, site string, cfg SiteCo
 	}
 	b := &builder{db: e.db, site: site, cfg: cfg, tz: tz, r: r, dims: dims, filters: filters, aggs: aggs}
 	if routeOf(dims, filters, aggs) != routeRaw || propsRoute(dims, filters, aggs) {
-		key := [2]int64{r.Start.Unix(), r.End.Unix()}
-		if _, ok := cc[key]; !ok {
-			c, err := e.coverageFor(ctx, site, r)
-			if err != nil {
-				return nil, err
-			}
-			cc[key] = c
+		c, err := cc.get(ctx, e, site, r)
+		if err != nil {
+			return nil, err
 		}
-		b.cov = cc[key]
+		b.cov = c
 	}
 	out, ok, err := e.run(ctx, b.build())
 	if err != nil || ok {

@@ -249,6 +249,20 @@ func (b *builder) sumsHead(sb *strings.Builder, outDims []string) {
 	sb.WriteString("toInt64(max(s_n)) AS check_n\nFROM (\n")
 }
 
+// dayCounts starts the part of a sums statement that reads a stats table:
+// per day and group, the sum of each aggregate's column (col) and the
+// number of rows, FROM what the caller writes next.
+func (b *builder) dayCounts(sb *strings.Builder, outDims []string, col map[string]string) {
+	sb.WriteString("SELECT ")
+	for _, d := range outDims {
+		sb.WriteString(d + ", ")
+	}
+	for _, a := range b.aggs {
+		fmt.Fprintf(sb, "toInt64(sum(%s)) AS s_%s, ", col[a], a)
+	}
+	sb.WriteString("toInt64(count()) AS s_n\nFROM ")
+}
+
 func sumsTail(sb *strings.Builder, outDims []string) {
 	sb.WriteString("\n)")
 	groupBy(sb, outDims)
@@ -320,14 +334,8 @@ func (b *builder) buildFromVisitStats(dim string) plan {
 	var sb strings.Builder
 	b.sumsHead(&sb, outDims)
 	// Part 1: a row per day and group from visit_stats.
-	sb.WriteString("SELECT ")
-	for _, d := range outDims {
-		sb.WriteString(d + ", ")
-	}
-	for _, a := range b.aggs {
-		fmt.Fprintf(&sb, "toInt64(sum(%s)) AS s_%s, ", statsAgg[a], a)
-	}
-	sb.WriteString("toInt64(count()) AS s_n\nFROM (SELECT " + dimList + "day")
+	b.dayCounts(&sb, outDims, statsAgg)
+	sb.WriteString("(SELECT " + dimList + "day")
 	for _, a := range b.aggs {
 		sb.WriteString(", " + statsAgg[a])
 	}
@@ -401,15 +409,9 @@ func (b *builder) buildEventSums() plan {
 	agg := map[string]string{aggVisitors: "uniq", aggPageviews: "pageviews", aggEvents: "events"}
 	var sb strings.Builder
 	b.sumsHead(&sb, outDims)
-	sb.WriteString("SELECT ")
-	for _, d := range outDims {
-		sb.WriteString(d + ", ")
-	}
-	for _, a := range b.aggs {
-		fmt.Fprintf(&sb, "toInt64(sum(%s)) AS s_%s, ", agg[a], a)
-	}
+	b.dayCounts(&sb, outDims, agg)
 	conds := append([]string{b.daysWhere(b.cov.days, b.cov.builds), b.statsLevel()}, where...)
-	fmt.Fprintf(&sb, "toInt64(count()) AS s_n\nFROM (SELECT %sday, uniq, pageviews, events FROM %s.event_stats WHERE %s)",
+	fmt.Fprintf(&sb, "(SELECT %sday, uniq, pageviews, events FROM %s.event_stats WHERE %s)",
 		dimList, b.db, strings.Join(conds, "\n  AND "))
 	groupBy(&sb, append([]string{"day"}, outDims...))
 	b.rawEventsPart(&sb, dimList, b.rawSums(), where, outDims)
@@ -510,13 +512,9 @@ func (b *builder) buildPropSums() plan {
 	key := strings.TrimPrefix(b.dims[0], propsPrefix)
 	var sb strings.Builder
 	b.sumsHead(&sb, outDims)
-	sb.WriteString("SELECT d0, ")
-	rollup := map[string]string{aggVisitors: "uniq", aggEvents: "events"}
-	for _, a := range b.aggs {
-		fmt.Fprintf(&sb, "toInt64(sum(%s)) AS s_%s, ", rollup[a], a)
-	}
+	b.dayCounts(&sb, outDims, map[string]string{aggVisitors: "uniq", aggEvents: "events"})
 	// The row's one property as the arrays the dimension reads.
-	fmt.Fprintf(&sb, "toInt64(count()) AS s_n\nFROM (SELECT %sday, uniq, events\nFROM (SELECT day, name, uniq, events, [key] AS props_keys, [value] AS props_values FROM %s.event_props WHERE %s AND key = %s)",
+	fmt.Fprintf(&sb, "(SELECT %sday, uniq, events\nFROM (SELECT day, name, uniq, events, [key] AS props_keys, [value] AS props_values FROM %s.event_props WHERE %s AND key = %s)",
 		dimList, b.db, b.daysWhere(b.cov.days, b.cov.builds), b.arg(key))
 	if len(where) > 0 {
 		sb.WriteString("\nWHERE " + strings.Join(where, "\n  AND "))
