@@ -266,7 +266,7 @@ func (r *Rollups) BuildDay(ctx context.Context, site string, day time.Time) erro
 	// event_stats at its three levels (see the schema), from the events.
 	q = fmt.Sprintf("INSERT INTO %s.event_stats (site, day, build, level, name, hostname, pathname, uniq, visitors, pageviews, events)\n"+
 		"SELECT toString(@site), toDate(@day), toUInt64(@build), tupleElement(k, 1) AS l, tupleElement(k, 2) AS n, tupleElement(k, 3) AS h, tupleElement(k, 4) AS p, "+
-		"toUInt64(uniqExact(visitor_id)), uniqExactState(visitor_id), toUInt64(countIf(name = 'pageview')), toUInt64(count())\n"+
+		"toUInt64(uniqExact(visitor_id)), uniqExactStateIf(visitor_id, l = 0), toUInt64(countIf(name = 'pageview')), toUInt64(count())\n"+
 		"FROM %s.events ARRAY JOIN [(toUInt8(0), name, hostname, pathname), (toUInt8(1), name, '', pathname), (toUInt8(2), name, '', ''), (toUInt8(3), '', '', pathname)] AS k\n"+
 		"WHERE site = @site AND toDate(ts) >= toDate(@fromHint) AND toDate(ts) <= toDate(@toHint) AND ts >= toDateTime(@from) AND ts < toDateTime(@to)\nGROUP BY l, n, h, p", b.db, b.db)
 	if err := r.conn.Exec(ctx, q, args...); err != nil {

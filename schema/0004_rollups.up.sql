@@ -108,8 +108,9 @@ ORDER BY (site, day, build, key, name, value);
 -- every hostname (level 1, hostname ''), per name (level 2, hostname and
 -- pathname '') and per page over every name and hostname (level 3, name and
 -- hostname ''): the day's distinct visitors as a count (summed over days
--- when each group of a query is one row a day) and as an exact uniq state
--- (merged otherwise), and the numbers of page views and events.
+-- when each group of a query is one row a day) and, at level 0 only (the
+-- others hold an empty one), as an exact uniq state (merged when the counts
+-- do not add up), and the numbers of page views and events.
 CREATE TABLE IF NOT EXISTS {{.DB}}.event_stats {{.OnCluster}}
 (
     site     String,
