@@ -84,6 +84,10 @@ type Sink struct {
 	closing   bool
 	waiters   []flushReq
 	committed spool.Pos
+	// A failing checkpoint write is logged once a minute, with how many
+	// failed since: it fails on every commit while it fails at all.
+	commitWarnAt time.Time
+	commitFails  int
 
 	failing      atomic.Bool  // the last insert attempt failed
 	lastRefused  atomic.Int64 // unix nanoseconds of the last refusal
@@ -475,7 +479,11 @@ func (s *Sink) commit(end spool.Pos, n int) {
 	if err := s.spool.Commit(end, n); err != nil {
 		// The events are stored; a stale checkpoint only costs a re-check
 		// at the next start.
-		s.logf("warning: %v", err)
+		s.commitFails++
+		if now := time.Now(); now.Sub(s.commitWarnAt) >= time.Minute {
+			s.logf("warning: %v (%d times since the last report)", err, s.commitFails)
+			s.commitWarnAt, s.commitFails = now, 0
+		}
 	}
 	s.committed = end
 	s.answerWaiters()

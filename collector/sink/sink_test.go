@@ -3,6 +3,9 @@ package sink
 import (
 	"context"
 	"fmt"
+	"os"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -173,5 +176,52 @@ func TestRetryAfterOutage(t *testing.T) {
 	}
 	if n := db.Count(t, "SELECT count() FROM "+db.Name+".events"); n != 5 {
 		t.Fatalf("stored %d rows, want exactly 5", n)
+	}
+}
+
+// A checkpoint that cannot be written (the spool directory was removed
+// under a running turf) fails on every commit: one warning a minute, not
+// one per batch.
+func TestCheckpointFailureWarnsOncePerMinute(t *testing.T) {
+	db := chtest.New(t)
+	dir := t.TempDir()
+	var mu sync.Mutex
+	var warnings []string
+	logf := func(format string, args ...any) {
+		line := fmt.Sprintf(format, args...)
+		t.Log(line)
+		if strings.Contains(line, "checkpoint") {
+			mu.Lock()
+			warnings = append(warnings, line)
+			mu.Unlock()
+		}
+	}
+	s, err := New(db.Conn, db.Name, Config{Dir: dir, SyncInterval: 50 * time.Millisecond, BatchSize: 10, FlushInterval: time.Hour, QueueSize: 1000}, metrics.NewSet(), logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Run()
+	defer s.Close(context.Background())
+	now := time.Now().UTC().Truncate(time.Second)
+	for i := range 10 {
+		if err := s.Add(ev(i, now)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitCount(t, db, 10)
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	// Five more batches, each one commit that fails.
+	for i := 10; i < 60; i++ {
+		if err := s.Add(ev(i, now)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitCount(t, db, 60)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(warnings) != 1 {
+		t.Fatalf("%d checkpoint warnings for five failed commits, want 1: %q", len(warnings), warnings)
 	}
 }
