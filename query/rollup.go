@@ -177,7 +177,17 @@ func (r *Rollups) Pass(ctx context.Context, since time.Time) (int, error) {
 	// Instances running at once start at different days.
 	mrand.Shuffle(len(todo), func(i, j int) { todo[i], todo[j] = todo[j], todo[i] })
 	built := 0
+	// A first pass over a large database takes minutes: say so, and how far.
+	const many = 10
+	if len(todo) >= many {
+		r.logf("rollups: %d site-days to build", len(todo))
+	}
+	reported := time.Now()
 	for _, k := range todo {
+		if len(todo) >= many && time.Since(reported) >= 30*time.Second {
+			r.logf("rollups: built %d of %d site-days", built, len(todo))
+			reported = time.Now()
+		}
 		day, _ := time.Parse(time.DateOnly, k.day)
 		if ok, err := r.isBuilt(ctx, k.site, day); err != nil {
 			return built, err
