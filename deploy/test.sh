@@ -15,11 +15,14 @@ echo "== go test"
 # -p 2: this is a 2-core machine, and each test binary starts its own ClickHouse.
 go test -count=1 -p 2 -timeout 15m ./...
 echo "== fuzz (short)"
+# A budget of executions, not seconds: with a duration, Go 1.26's fuzzing
+# coordinator can report a spurious "context deadline exceeded" when the
+# time runs out mid-call (golang/go#75804, fixed in Go 1.27).
 for target in $(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do
 	dir=$(dirname "$target")
 	for f in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$target" | sed 's/^func //'); do
 		echo "-- $dir $f"
-		go test -run '^$' -fuzz "^$f\$" -fuzztime 10s "./$dir"
+		go test -run '^$' -fuzz "^$f\$" -fuzztime 200000x "./$dir"
 	done
 done
 echo "all tests passed"
