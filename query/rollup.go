@@ -286,8 +286,8 @@ func (r *Rollups) BuildDay(ctx context.Context, site string, day time.Time) erro
 	// events per hour.
 	q = fmt.Sprintf("INSERT INTO %[1]s.hour_stats (site, day, build, hour, visitors_from, visitors_until, pageviews, events)\n"+
 		"SELECT toString(@site), toDate(@day), toUInt64(@build), h, vf, vu, pv, ev FROM (\n"+
-		"SELECT h, toUInt64(countIf(last >= h)) AS vf, toUInt64(countIf(first < h)) AS vu FROM (\n"+
-		"SELECT visitor_id, min(toHour(ts, 'UTC')) AS first, max(toHour(ts, 'UTC')) AS last FROM %[1]s.events\n"+
+		"SELECT h, toUInt64(countIf(last_hour >= h)) AS vf, toUInt64(countIf(first_hour < h)) AS vu FROM (\n"+
+		"SELECT visitor_id, min(toHour(ts, 'UTC')) AS first_hour, max(toHour(ts, 'UTC')) AS last_hour FROM %[1]s.events\n"+
 		"WHERE site = @site AND toDate(ts) >= toDate(@fromHint) AND toDate(ts) <= toDate(@toHint) AND ts >= toDateTime(@from) AND ts < toDateTime(@to) GROUP BY visitor_id\n"+
 		") ARRAY JOIN arrayMap(x -> toUInt8(x), range(24)) AS h GROUP BY h\n"+
 		") ALL LEFT JOIN (\n"+
