@@ -399,8 +399,12 @@ func (s *Sink) insert(ctx context.Context, run []item, id string) error {
 		return err
 	}
 	defer b.Close()
+	cols := newBatchColumns(len(run))
 	for i := range run {
-		if err := run[i].e.append(b, id); err != nil {
+		cols.add(&run[i].e, id)
+	}
+	for i, v := range cols.values() {
+		if err := b.Column(i).Append(v); err != nil {
 			return &rowError{err}
 		}
 	}
