@@ -16,6 +16,7 @@ var fuzzSeeds = []string{
 	`{"site_id":"x","metrics":["events"],"date_range":"all","dimensions":["time:month"]}`,
 	`{"site_id":"x","metrics":["visitors","visits","bounce_rate","visit_duration","pageviews","events"],"date_range":"30d","filters":[["is","visit:source",["a"]]]}`,
 	`{"site_id":"x","metrics":["visitors","pageviews","events"],"date_range":"30d","dimensions":["event:page"],"filters":[["is","event:name",["pageview"]]]}`,
+	`{"site_id":"x","metrics":["visitors"],"date_range":"7d","filters":[["is","event:goal",["Signup"],{"case_sensitive":false}],["is_not","visit:source",["X"],{"case_sensitive":false}]]}`,
 	`{"site_id":"x","metrics":["events"],"date_range":"all","dimensions":["time:day"]}`,
 	`{"site_id":"x","metrics":["visitors","visits","pageviews","views_per_visit","bounce_rate","visit_duration","events","percentage"],"date_range":"30d","dimensions":["visit:source","visit:referrer","visit:exit_page"],"filters":[["is","visit:country",["n'l"]],["not",["matches","visit:entry_page",["^/a\\'"]]]]}`,
 	`{"site_id":"x","metrics":["visitors","pageviews","events","conversion_rate"],"date_range":"30d","dimensions":["event:goal","event:page","event:hostname","event:name"],"filters":[["is","event:goal",["Signup'"]],["contains","event:page",["/b'"],{"case_sensitive":false}]]}`,
