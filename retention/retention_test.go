@@ -310,6 +310,25 @@ func TestEraseAndExport(t *testing.T) {
 		}
 	}
 
+	// The query side's rollups (schema 0004) are erased with the site too.
+	day := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	for _, q := range []string{
+		"INSERT INTO " + db.Name + ".visit_stats (site, day, build, visitors)",
+		"INSERT INTO " + db.Name + ".hour_stats (site, day, build, visitors_from)",
+	} {
+		b, err := db.Conn.PrepareBatch(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range []string{"a.example", "b.example"} {
+			if err := b.Append(s, day, uint64(1), uint64(3)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.Send(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	plan, err := PlanErase(ctx, db.Conn, db.Name, "a.example")
 	if err != nil {
 		t.Fatal(err)
@@ -318,13 +337,13 @@ func TestEraseAndExport(t *testing.T) {
 	for _, r := range plan {
 		total += r.Rows()
 	}
-	if total != 54+54+1 {
-		t.Errorf("erase plan removes %d rows, want 109", total)
+	if total != 54+54+1+2 {
+		t.Errorf("erase plan removes %d rows, want 111", total)
 	}
 	if err := Erase(ctx, db.Conn, db.Name, "", plan); err != nil {
 		t.Fatal(err)
 	}
-	for _, tb := range []string{"events", "daily_pages", "site_notes"} {
+	for _, tb := range []string{"events", "daily_pages", "site_notes", "visit_stats", "hour_stats"} {
 		if n := db.Count(t, "SELECT count() FROM "+db.Name+"."+tb+" WHERE site = 'a.example'"); n != 0 {
 			t.Errorf("%s: %d rows of the erased site remain", tb, n)
 		}
