@@ -249,56 +249,46 @@ func (r *Rollups) BuildDay(ctx context.Context, site string, day time.Time) erro
 	}
 	args := []any{named("site", site), named("day", day.Format(time.DateOnly)), named("build", id), named("from", day.Unix()), named("to", day.Add(24*time.Hour).Unix()),
 		named("fromHint", hintDay(day, -1)), named("toHint", hintDay(day, 1))}
-	// visit_stats from the visits just built: per dimension and value (and
-	// '' for the day), the values the query side's dimensions read.
+	// The day's events; the hint bounds on toDate(ts) let 18.16 use the key.
+	const dayEvents = "site = @site AND toDate(ts) >= toDate(@fromHint) AND toDate(ts) <= toDate(@toHint) AND ts >= toDateTime(@from) AND ts < toDateTime(@to)"
 	pairs := []string{"('', '')"}
 	for _, d := range visitDims {
 		pairs = append(pairs, fmt.Sprintf("(%s, %s)", quoteLiteral(d), strings.TrimPrefix(d, "visit:")))
 	}
-	q = fmt.Sprintf("INSERT INTO %s.visit_stats (site, day, build, dim, value, visitors, visits, bounces, duration, pageviews, events)\n"+
-		"SELECT site, day, build, tupleElement(kv, 1) AS k, tupleElement(kv, 2) AS v, toUInt64(uniqExact(visitor_id)), toUInt64(count()), toUInt64(sum(bounce)), toInt64(sum(duration)), toUInt64(sum(pageviews)), toUInt64(sum(events))\n"+
-		"FROM %s.visits ARRAY JOIN [%s] AS kv\nWHERE site = @site AND day = toDate(@day) AND build = @build\nGROUP BY site, day, build, k, v",
-		b.db, b.db, strings.Join(pairs, ", "))
-	if err := r.conn.Exec(ctx, q, args...); err != nil {
-		return fmt.Errorf("cannot build the visit stats of %s on %s: %w", site, day.Format(time.DateOnly), err)
+	for _, ins := range []struct{ what, sql string }{
+		// Per visit dimension and value (and '' for the day), from the
+		// visits just built: the values the query side's dimensions read.
+		{"visit stats", "INSERT INTO %[1]s.visit_stats (site, day, build, dim, value, visitors, visits, bounces, duration, pageviews, events)\n" +
+			"SELECT site, day, build, tupleElement(kv, 1) AS k, tupleElement(kv, 2) AS v, toUInt64(uniqExact(visitor_id)), toUInt64(count()), toUInt64(sum(bounce)), toInt64(sum(duration)), toUInt64(sum(pageviews)), toUInt64(sum(events))\n" +
+			"FROM %[1]s.visits ARRAY JOIN [" + strings.Join(pairs, ", ") + "] AS kv\nWHERE site = @site AND day = toDate(@day) AND build = @build\nGROUP BY site, day, build, k, v"},
+		// Every property an event has (its first value, as the query side
+		// reads it). Before event_stats, so that the check below covers it.
+		{"event properties", "INSERT INTO %[1]s.event_props (site, day, build, name, key, value, uniq, events)\n" +
+			"SELECT toString(@site), toDate(@day), toUInt64(@build), name, props_keys[i] AS k, props_values[i] AS v, toUInt64(uniqExact(visitor_id)), toUInt64(count())\n" +
+			"FROM %[1]s.events ARRAY JOIN arrayEnumerate(props_keys) AS i\n" +
+			"WHERE " + dayEvents + " AND indexOf(props_keys, props_keys[i]) = i\nGROUP BY name, k, v"},
+		// event_stats at its four levels (see the schema).
+		{"event stats", "INSERT INTO %[1]s.event_stats (site, day, build, level, name, hostname, pathname, uniq, visitors, pageviews, events)\n" +
+			"SELECT toString(@site), toDate(@day), toUInt64(@build), tupleElement(k, 1) AS l, tupleElement(k, 2) AS n, tupleElement(k, 3) AS h, tupleElement(k, 4) AS p, " +
+			"toUInt64(uniqExact(visitor_id)), uniqExactStateIf(visitor_id, l = 0), toUInt64(countIf(name = 'pageview')), toUInt64(count())\n" +
+			"FROM %[1]s.events ARRAY JOIN [(toUInt8(0), name, hostname, pathname), (toUInt8(1), name, '', pathname), (toUInt8(2), name, '', ''), (toUInt8(3), '', '', pathname)] AS k\n" +
+			"WHERE " + dayEvents + "\nGROUP BY l, n, h, p"},
+		// Each visitor's first and last hour of the day, and the events per hour.
+		{"hour stats", "INSERT INTO %[1]s.hour_stats (site, day, build, hour, visitors_from, visitors_until, pageviews, events)\n" +
+			"SELECT toString(@site), toDate(@day), toUInt64(@build), h, vf, vu, pv, ev FROM (\n" +
+			"SELECT h, toUInt64(countIf(last_hour >= h)) AS vf, toUInt64(countIf(first_hour < h)) AS vu FROM (\n" +
+			"SELECT visitor_id, min(toHour(ts, 'UTC')) AS first_hour, max(toHour(ts, 'UTC')) AS last_hour FROM %[1]s.events WHERE " + dayEvents + " GROUP BY visitor_id\n" +
+			") ARRAY JOIN arrayMap(x -> toUInt8(x), range(24)) AS h GROUP BY h\n" +
+			") ALL LEFT JOIN (\n" +
+			"SELECT toUInt8(toHour(ts, 'UTC')) AS h, toUInt64(countIf(name = 'pageview')) AS pv, toUInt64(count()) AS ev FROM %[1]s.events WHERE " + dayEvents + " GROUP BY h\n" +
+			") USING h"},
+	} {
+		if err := r.conn.Exec(ctx, fmt.Sprintf(ins.sql, b.db), args...); err != nil {
+			return fmt.Errorf("cannot build the %s of %s on %s: %w", ins.what, site, day.Format(time.DateOnly), err)
+		}
 	}
-	// event_props: every property an event has (its first value, as the
-	// query side reads it). Before event_stats, so that the check below
-	// also covers this insert.
-	q = fmt.Sprintf("INSERT INTO %[1]s.event_props (site, day, build, name, key, value, uniq, events)\n"+
-		"SELECT toString(@site), toDate(@day), toUInt64(@build), name, props_keys[i] AS k, props_values[i] AS v, toUInt64(uniqExact(visitor_id)), toUInt64(count())\n"+
-		"FROM %[1]s.events ARRAY JOIN arrayEnumerate(props_keys) AS i\n"+
-		"WHERE site = @site AND toDate(ts) >= toDate(@fromHint) AND toDate(ts) <= toDate(@toHint) AND ts >= toDateTime(@from) AND ts < toDateTime(@to) AND indexOf(props_keys, props_keys[i]) = i\n"+
-		"GROUP BY name, k, v", b.db)
-	if err := r.conn.Exec(ctx, q, args...); err != nil {
-		return fmt.Errorf("cannot build the event properties of %s on %s: %w", site, day.Format(time.DateOnly), err)
-	}
-	// event_stats at its three levels (see the schema), from the events.
-	q = fmt.Sprintf("INSERT INTO %s.event_stats (site, day, build, level, name, hostname, pathname, uniq, visitors, pageviews, events)\n"+
-		"SELECT toString(@site), toDate(@day), toUInt64(@build), tupleElement(k, 1) AS l, tupleElement(k, 2) AS n, tupleElement(k, 3) AS h, tupleElement(k, 4) AS p, "+
-		"toUInt64(uniqExact(visitor_id)), uniqExactStateIf(visitor_id, l = 0), toUInt64(countIf(name = 'pageview')), toUInt64(count())\n"+
-		"FROM %s.events ARRAY JOIN [(toUInt8(0), name, hostname, pathname), (toUInt8(1), name, '', pathname), (toUInt8(2), name, '', ''), (toUInt8(3), '', '', pathname)] AS k\n"+
-		"WHERE site = @site AND toDate(ts) >= toDate(@fromHint) AND toDate(ts) <= toDate(@toHint) AND ts >= toDateTime(@from) AND ts < toDateTime(@to)\nGROUP BY l, n, h, p", b.db, b.db)
-	if err := r.conn.Exec(ctx, q, args...); err != nil {
-		return fmt.Errorf("cannot build the event stats of %s on %s: %w", site, day.Format(time.DateOnly), err)
-	}
-	// hour_stats: each visitor's first and last hour of the day, and the
-	// events per hour.
-	q = fmt.Sprintf("INSERT INTO %[1]s.hour_stats (site, day, build, hour, visitors_from, visitors_until, pageviews, events)\n"+
-		"SELECT toString(@site), toDate(@day), toUInt64(@build), h, vf, vu, pv, ev FROM (\n"+
-		"SELECT h, toUInt64(countIf(last_hour >= h)) AS vf, toUInt64(countIf(first_hour < h)) AS vu FROM (\n"+
-		"SELECT visitor_id, min(toHour(ts, 'UTC')) AS first_hour, max(toHour(ts, 'UTC')) AS last_hour FROM %[1]s.events\n"+
-		"WHERE site = @site AND toDate(ts) >= toDate(@fromHint) AND toDate(ts) <= toDate(@toHint) AND ts >= toDateTime(@from) AND ts < toDateTime(@to) GROUP BY visitor_id\n"+
-		") ARRAY JOIN arrayMap(x -> toUInt8(x), range(24)) AS h GROUP BY h\n"+
-		") ALL LEFT JOIN (\n"+
-		"SELECT toUInt8(toHour(ts, 'UTC')) AS h, toUInt64(countIf(name = 'pageview')) AS pv, toUInt64(count()) AS ev FROM %[1]s.events\n"+
-		"WHERE site = @site AND toDate(ts) >= toDate(@fromHint) AND toDate(ts) <= toDate(@toHint) AND ts >= toDateTime(@from) AND ts < toDateTime(@to) GROUP BY h\n"+
-		") USING h", b.db)
-	if err := r.conn.Exec(ctx, q, args...); err != nil {
-		return fmt.Errorf("cannot build the hour stats of %s on %s: %w", site, day.Format(time.DateOnly), err)
-	}
-	// Both inserts read the events separately: only record the build when
-	// they saw the same events.
+	// Each insert read the events on its own: only record the build when
+	// they all saw the same events.
 	var nv, nvs, nh, ns uint64
 	q = fmt.Sprintf("SELECT (SELECT sum(events) FROM %[1]s.visits WHERE site = @site AND day = toDate(@day) AND build = @build), "+
 		"(SELECT sum(events) FROM %[1]s.visit_stats WHERE site = @site AND day = toDate(@day) AND build = @build AND dim = ''), "+

@@ -398,29 +398,13 @@ func (b *builder) build() plan {
 		fmt.Fprintf(&sb, "\nFROM (%s)\nWHERE %s", src, strings.Join(conds, "\n  AND "))
 	} else {
 		// Step 4: one row per visit and dimension values.
-		sb.WriteString("SELECT ")
-		for _, d := range outDims {
-			sb.WriteString(d + ", ")
-		}
-		for i, a := range b.aggs {
-			if i > 0 {
-				sb.WriteString(", ")
+		outer := map[string]string{aggVisitors: "uniqExact(visitor_id)", aggVisits: "count()", aggBounces: "sum(v_bounce)", aggDuration: "sum(v_duration)"}
+		for _, a := range b.aggs {
+			if _, ok := outer[a]; !ok {
+				outer[a] = "sum(p_" + a + ")"
 			}
-			var e string
-			switch a {
-			case aggVisitors:
-				e = "uniqExact(visitor_id)"
-			case aggVisits:
-				e = "count()"
-			case aggBounces:
-				e = "sum(v_bounce)"
-			case aggDuration:
-				e = "sum(v_duration)"
-			default:
-				e = "sum(p_" + a + ")"
-			}
-			fmt.Fprintf(&sb, "toInt64(%s) AS a_%s", e, a)
 		}
+		b.selectAggs(&sb, outDims, outer)
 		sb.WriteString("\nFROM (\nSELECT ")
 		sb.WriteString(dimList)
 		sb.WriteString("visitor_id, v_start, any(v_bounce) AS v_bounce, any(v_duration) AS v_duration")
