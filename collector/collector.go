@@ -91,9 +91,15 @@ func (c *Collector) Handle(ctx *fasthttp.RequestCtx) bool {
 	if string(ctx.Path()) != "/api/event" {
 		return false
 	}
-	setCORS(ctx)
+	// Any origin may send events. The other CORS headers matter only in a
+	// preflight's answer, so the hot path does not write them.
+	ctx.Response.Header.SetCanonical(hdrAllowOrigin, star)
 	switch string(ctx.Method()) {
 	case fasthttp.MethodOptions:
+		h := &ctx.Response.Header
+		h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+		h.Set("Access-Control-Allow-Headers", "Content-Type")
+		h.Set("Access-Control-Max-Age", "86400")
 		ctx.SetStatusCode(fasthttp.StatusNoContent)
 	case fasthttp.MethodPost:
 		c.handleEvent(ctx, false)
@@ -101,18 +107,12 @@ func (c *Collector) Handle(ctx *fasthttp.RequestCtx) bool {
 		c.handleEvent(ctx, true)
 	default:
 		ctx.Response.Header.Set("Allow", "GET, POST, OPTIONS")
-		ctx.Error("method not allowed", fasthttp.StatusMethodNotAllowed)
+		answer(ctx, fasthttp.StatusMethodNotAllowed, "method not allowed")
 	}
 	return true
 }
 
-func setCORS(ctx *fasthttp.RequestCtx) {
-	h := &ctx.Response.Header
-	h.Set("Access-Control-Allow-Origin", "*")
-	h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-	h.Set("Access-Control-Allow-Headers", "Content-Type")
-	h.Set("Access-Control-Max-Age", "86400")
-}
+var hdrAllowOrigin, star = []byte("Access-Control-Allow-Origin"), []byte("*")
 
 // handleEvent is the hot path.
 func (c *Collector) handleEvent(ctx *fasthttp.RequestCtx, pixel bool) {
@@ -190,7 +190,7 @@ func (c *Collector) handleEvent(ctx *fasthttp.RequestCtx, pixel bool) {
 		if err := c.d.Sink.Add(e); err != nil {
 			c.drop(queueReason(err))
 			ctx.Response.Header.Set("Retry-After", "5")
-			ctx.Error("turf is busy, try again later", fasthttp.StatusServiceUnavailable)
+			answer(ctx, fasthttp.StatusServiceUnavailable, "turf is busy, try again later")
 			return
 		}
 		c.accepted.Inc()
@@ -277,7 +277,15 @@ func (c *Collector) ok(ctx *fasthttp.RequestCtx, pixel bool) {
 func (c *Collector) reject(ctx *fasthttp.RequestCtx, reason string, status int, msg string) {
 	c.drop(reason)
 	ctx.Response.Header.Set("X-Turf-Reject", reason)
-	ctx.Error(msg, status)
+	answer(ctx, status, msg)
+}
+
+// answer is fasthttp's ctx.Error without its reset of the headers set so
+// far (CORS, Allow, Retry-After, X-Turf-Reject).
+func answer(ctx *fasthttp.RequestCtx, status int, msg string) {
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("text/plain; charset=utf-8")
+	ctx.SetBodyString(msg)
 }
 
 func (c *Collector) drop(reason string) {

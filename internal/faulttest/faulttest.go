@@ -71,7 +71,7 @@ type Report struct {
 	TurfLog                               string
 	MaxLatency                            time.Duration
 	RefusedSpoolFull, RefusedNoConnection int64
-	RefusedOther                          int64 // neither 202 nor 503: must stay 0
+	RefusedOther                          int64 // neither 202 nor 503 with Retry-After: must stay 0
 
 	// Recovery paths taken, summed over turf processes (lower bounds).
 	InsertErrors, AlreadyStored, Replayed int64
@@ -566,6 +566,9 @@ func (h *harness) send(client *http.Client, n int64) {
 			o = 'a'
 		case http.StatusServiceUnavailable:
 			o = 'r'
+			if resp.Header.Get("Retry-After") == "" {
+				o = 'x' // a refusal must tell the client when to come back
+			}
 		default:
 			o = 'x'
 		}
