@@ -36,6 +36,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -345,6 +346,10 @@ func (s *Spool) writeLoop() {
 	for {
 		select {
 		case <-s.kick:
+			// Let the handlers that are ready to run reach Append first:
+			// under load this turns one write(2) per event into one per
+			// group, and with nothing else to run it returns at once.
+			runtime.Gosched()
 			s.writeGroup()
 		case <-tick:
 			s.syncActive()
