@@ -6,33 +6,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
 
 	"turf/collector"
 	"turf/collector/sink"
-	"turf/collector/visitor"
-	"turf/internal/chtest"
 )
 
 // BenchmarkHandleEvent measures the whole hot path of one POST /api/event:
 // parse, bot check, visitor id, truncation, referrer and UA classification,
 // queueing. The flush loop runs against the real test server meanwhile.
 func BenchmarkHandleEvent(b *testing.B) {
-	db := chtest.New(b)
-	set := metrics.NewSet()
-	snk, err := sink.New(db.Conn, db.Name, sink.Config{Dir: b.TempDir(), SyncInterval: time.Second, BatchSize: 10000, FlushInterval: time.Second, QueueSize: 1 << 20}, set, b.Logf)
-	if err != nil {
-		b.Fatal(err)
-	}
-	go snk.Run()
-	defer snk.Close(b.Context())
-	salts := visitor.NewStore(db.Conn, db.Name, time.Now, time.Minute, b.Logf)
-	c, err := collector.New(collector.Config{Sites: []string{"example.com"}, IPv4Prefix: 24, IPv6Prefix: 48, HonourGPC: true},
-		collector.Deps{Sink: snk, Salts: salts, Metrics: set})
-	if err != nil {
-		b.Fatal(err)
-	}
+	c, _, _, _ := newCollector(b, sink.Config{SyncInterval: time.Second, BatchSize: 10000, FlushInterval: time.Second, QueueSize: 1 << 20},
+		collector.Config{Sites: []string{"example.com"}, IPv4Prefix: 24, IPv6Prefix: 48, HonourGPC: true})
 	uas := []string{
 		"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
 		"Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1",

@@ -5,36 +5,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
 
 	"turf/collector"
 	"turf/collector/sink"
-	"turf/collector/visitor"
-	"turf/internal/chtest"
 )
 
 // TestHTTPAnswers pins what browsers and mail clients see of /api/event:
 // CORS on every answer (full CORS headers only on preflights), the pixel's
 // GIF and no-cache headers, and methods that are refused.
 func TestHTTPAnswers(t *testing.T) {
-	db := chtest.New(t)
-	set := metrics.NewSet()
-	snk, err := sink.New(db.Conn, db.Name, sink.Config{Dir: t.TempDir(), SyncInterval: time.Second, BatchSize: 100, FlushInterval: 50 * time.Millisecond, QueueSize: 100}, set, t.Logf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go snk.Run()
-	t.Cleanup(func() {
-		if err := snk.Close(t.Context()); err != nil {
-			t.Error(err)
-		}
-	})
-	c, err := collector.New(collector.Config{Sites: []string{"example.com"}, IPv4Prefix: 24, IPv6Prefix: 48},
-		collector.Deps{Sink: snk, Salts: visitor.NewStore(db.Conn, db.Name, time.Now, time.Minute, t.Logf), Metrics: set})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, snk, set, db := newCollector(t, sink.Config{SyncInterval: time.Second, BatchSize: 100, FlushInterval: 50 * time.Millisecond, QueueSize: 100},
+		collector.Config{Sites: []string{"example.com"}, IPv4Prefix: 24, IPv6Prefix: 48})
 	const ua = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0"
 	body := `{"name":"pageview","url":"https://example.com/a","domain":"example.com"}`
 	pixel := "/api/event?n=pageview&u=https%3A%2F%2Fexample.com%2Fb&d=example.com"
