@@ -114,19 +114,7 @@ func Start(ctx context.Context, cfg Config, conn driver.Conn, db string) (*App, 
 	go query.NewRollups(conn, db, time.Now, cfg.Logf).Run(bg, 5*time.Minute)
 
 	rt := &router{collector: col, query: api, dashboard: dash, metrics: a.Metrics, conn: conn, sinkHealth: a.sink.Health}
-	a.srv = &fasthttp.Server{
-		Handler:      rt.handle,
-		Name:         "turf",
-		ReadTimeout:  10 * time.Second,
-		WriteTimeout: 10 * time.Second,
-		// Idle keep-alive connections are closed after this, which also
-		// bounds how long Shutdown waits for them.
-		IdleTimeout: 30 * time.Second,
-		// Larger than any valid event so that oversized bodies reach the
-		// handler and are counted, instead of being refused unseen.
-		MaxRequestBodySize: 1 << 20,
-		NoDefaultDate:      true,
-	}
+	a.srv = HTTPServer(rt.handle)
 	go func() { a.serveErr <- a.srv.Serve(a.ln) }()
 	return a, nil
 }
@@ -171,4 +159,22 @@ func later(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// HTTPServer is turf's HTTP server around h (bench/wrk/noop measures the
+// same settings with a handler that does nothing).
+func HTTPServer(h fasthttp.RequestHandler) *fasthttp.Server {
+	return &fasthttp.Server{
+		Handler:      h,
+		Name:         "turf",
+		ReadTimeout:  10 * time.Second,
+		WriteTimeout: 10 * time.Second,
+		// Idle keep-alive connections are closed after this, which also
+		// bounds how long Shutdown waits for them.
+		IdleTimeout: 30 * time.Second,
+		// Larger than any valid event so that oversized bodies reach the
+		// handler and are counted, instead of being refused unseen.
+		MaxRequestBodySize: 1 << 20,
+		NoDefaultDate:      true,
+	}
 }
