@@ -279,9 +279,9 @@ func (r *Rollups) BuildDay(ctx context.Context, site string, day time.Time) erro
 			"SELECT h, toUInt64(countIf(last_hour >= h)) AS vf, toUInt64(countIf(first_hour < h)) AS vu FROM (\n" +
 			"SELECT visitor_id, min(toHour(ts, 'UTC')) AS first_hour, max(toHour(ts, 'UTC')) AS last_hour FROM %[1]s.events WHERE " + dayEvents + " GROUP BY visitor_id\n" +
 			") ARRAY JOIN arrayMap(x -> toUInt8(x), range(24)) AS h GROUP BY h\n" +
-			") ALL LEFT JOIN (\n" +
+			") AS visitor_hours ALL LEFT JOIN (\n" +
 			"SELECT toUInt8(toHour(ts, 'UTC')) AS h, toUInt64(countIf(name = 'pageview')) AS pv, toUInt64(count()) AS ev FROM %[1]s.events WHERE " + dayEvents + " GROUP BY h\n" +
-			") USING h"},
+			") AS event_hours USING h"},
 	} {
 		if err := r.conn.Exec(ctx, fmt.Sprintf(ins.sql, b.db), args...); err != nil {
 			return fmt.Errorf("cannot build the %s of %s on %s: %w", ins.what, site, day.Format(time.DateOnly), err)
@@ -356,9 +356,9 @@ func (r *Rollups) cleanup(ctx context.Context, s *dayState, now time.Time) error
 func loadCoverage(ctx context.Context, conn driver.Conn, db, site string, from, to time.Time) (map[time.Time]uint64, error) {
 	q := fmt.Sprintf(`SELECT toString(day), argMax(build, (built, build)) FROM (
 SELECT day, build, events, built FROM %[1]s.rollup_days WHERE site = @site AND day >= toDate(@fromDay) AND day < toDate(@toDay)
-) ALL INNER JOIN (
+) AS markers ALL INNER JOIN (
 SELECT toDate(ts, 'UTC') AS day, count() AS events FROM %[1]s.events WHERE site = @site AND toDate(ts) >= toDate(@fromHint) AND toDate(ts) <= toDate(@toHint) AND ts >= toDateTime(@from) AND ts < toDateTime(@to) GROUP BY day
-) USING (day, events)
+) AS counted USING (day, events)
 GROUP BY day`, "`"+db+"`")
 	rows, err := conn.Query(ctx, q, named("site", site), named("fromDay", from.Format(time.DateOnly)), named("toDay", to.Format(time.DateOnly)),
 		named("from", from.Unix()), named("to", to.Unix()),
