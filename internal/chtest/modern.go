@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"reflect"
 	"regexp"
 	"slices"
@@ -44,7 +45,9 @@ type leg struct {
 	addr    string // the 18.16 test server's native address: only its connections are mirrored
 	http    string // its HTTP base URL
 
-	mu    sync.Mutex
+	jobs chan job // statements for 26.x, in order (see work)
+
+	mu    sync.Mutex // guards dbs, stats and every mirrorDB's problems
 	dbs   map[string]*mirrorDB
 	stats Stats
 }
@@ -52,7 +55,7 @@ type leg struct {
 // mirrorDB is one database's state in the leg.
 type mirrorDB struct {
 	mu       sync.Mutex // one mirrored statement at a time: a write and a compared read never interleave
-	problems []string
+	problems []string   // guarded by leg.mu
 	// elsewhere: another process writes to this database (a turf binary a
 	// test started), so 26.x lacks its rows; statements still run there,
 	// answers are not compared.
@@ -73,6 +76,8 @@ type Stats struct {
 	// Time the leg added to the tests: statements on chDB, and the second
 	// reading of 18.16's answers over HTTP.
 	ModernTime, HTTPTime time.Duration
+	cost                 map[string]time.Duration // per statement, on 26.x
+	Slowest              []string                 // the statements that took longest on 26.x in all, with that time
 }
 
 func newLeg(ch *chdb.Conn, addr, httpURL string) (*leg, error) {
@@ -80,8 +85,15 @@ func newLeg(ch *chdb.Conn, addr, httpURL string) (*leg, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chDB does not answer: %w", err)
 	}
-	l := &leg{ch: ch, version: strings.TrimSpace(string(v)), addr: addr, http: httpURL, dbs: map[string]*mirrorDB{}}
+	// One thread per query: the tests' data are small, and a query spread
+	// over threads costs more in start-up than it gains (15 ms against 5 ms
+	// here); the leg runs beside the tests, on the other core.
+	if _, err := ch.Query("SET max_threads = 1", "TabSeparated"); err != nil {
+		return nil, fmt.Errorf("chDB: %w", err)
+	}
+	l := &leg{ch: ch, version: strings.TrimSpace(string(v)), addr: addr, http: httpURL, dbs: map[string]*mirrorDB{}, jobs: make(chan job, 1<<16)}
 	l.stats = Stats{Version: l.version, Statements: map[string]struct{}{}, Reads: map[string]struct{}{}}
+	go l.work()
 	return l, nil
 }
 
@@ -107,8 +119,9 @@ func (l *leg) database(db string) *mirrorDB {
 // takeProblems returns and forgets what went wrong for db.
 func (l *leg) takeProblems(db string) []string {
 	m := l.database(db)
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	l.flush()
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	p := m.problems
 	m.problems = nil
 	return p
@@ -118,6 +131,15 @@ func (l *leg) timed(d *time.Duration, start time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	*d += time.Since(start)
+}
+
+func (l *leg) costs(db, template string, start time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.stats.cost == nil {
+		l.stats.cost = map[string]time.Duration{}
+	}
+	l.stats.cost[strings.ReplaceAll(template, db, "{db}")] += time.Since(start)
 }
 
 func (l *leg) count(db, template string, read, differed, failed bool) {
@@ -141,11 +163,24 @@ func (l *leg) count(db, template string, read, differed, failed bool) {
 // Snapshot returns a copy of the figures, with the statement sets as sorted
 // lists.
 func (l *leg) snapshot() Stats {
+	l.flush()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s := l.stats
 	s.StatementList = sortedKeys(s.Statements)
 	s.ReadList = sortedKeys(s.Reads)
+	type tc struct {
+		t string
+		d time.Duration
+	}
+	var all []tc
+	for t, d := range s.cost {
+		all = append(all, tc{t, d})
+	}
+	slices.SortFunc(all, func(a, b tc) int { return int(b.d - a.d) })
+	for i := 0; i < len(all) && i < 10; i++ {
+		s.Slowest = append(s.Slowest, fmt.Sprintf("%v %s", all[i].d.Round(time.Millisecond), clip(all[i].t)))
+	}
 	return s
 }
 
@@ -158,48 +193,113 @@ func sortedKeys(m map[string]struct{}) []string {
 	return out
 }
 
-// write runs a statement that succeeded on 18.16 on chDB too.
-func (l *leg) write(m *mirrorDB, db, template, sql string) {
-	start := time.Now()
-	_, err := l.ch.Query(sql, "TabSeparated")
-	l.timed(&l.stats.ModernTime, start)
-	if err != nil {
-		m.problems = append(m.problems, fmt.Sprintf("fails on ClickHouse %s: %v\n%s", l.version, err, clip(sql)))
-	} else if mutation.MatchString(sql) {
-		if err := l.settle(db); err != nil {
-			m.problems = append(m.problems, err.Error())
+// TURF_MODERN_TRACE names a file that gets every statement run on 26.x with
+// its time in µs and answer size, tab-separated: to find what makes the leg
+// slow.
+var traceFile = func() *os.File {
+	if p := os.Getenv("TURF_MODERN_TRACE"); p != "" {
+		f, err := os.Create(p)
+		if err != nil {
+			panic(fmt.Sprintf("TURF_MODERN_TRACE: %v", err))
 		}
+		return f
 	}
-	l.count(db, template, false, false, err != nil)
+	return nil
+}()
+
+// A job is one statement for 26.x, in the order 18.16 ran it. One worker
+// runs them one after another, so 26.x may lag behind the test but never
+// reorders; the test does not wait for it, and the two servers work side by
+// side on this machine's two cores.
+type job struct {
+	m                 *mirrorDB
+	db, template, sql string
+	read              bool
+	compare           bool          // a read whose answers are compared
+	old               []byte        // its answer on 18.16, taken when the test asked
+	flushed           chan struct{} // a barrier: closed once every earlier job is done
 }
 
-// read asks both servers the same question and compares the answers.
-// Statements about the server rather than the data (system tables, SHOW,
-// version()) must run on both but may answer differently: parts, settings
-// and formatting are the server's own.
+func (l *leg) work() {
+	for j := range l.jobs {
+		if j.flushed != nil {
+			close(j.flushed)
+			continue
+		}
+		l.run(j)
+	}
+}
+
+// flush waits until 26.x has run every statement queued so far.
+func (l *leg) flush() {
+	done := make(chan struct{})
+	l.jobs <- job{flushed: done}
+	<-done
+}
+
+func (l *leg) problem(m *mirrorDB, msg string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	m.problems = append(m.problems, msg)
+}
+
+// write queues a statement that succeeded on 18.16 (called with m.mu held).
+// A mutation is waited for on 18.16 first, so that the test's next compared
+// read does not see it half-done.
+func (l *leg) write(m *mirrorDB, db, template, sql string) {
+	if mutation.MatchString(sql) {
+		if err := settle(l.ask18, "18.16", db); err != nil {
+			l.problem(m, err.Error())
+		}
+	}
+	l.jobs <- job{m: m, db: db, template: template, sql: sql}
+}
+
+// read takes 18.16's answer now and queues the question for 26.x (called
+// with m.mu held, so no write of the test comes in between). Statements
+// about the server rather than the data (system tables, SHOW, version())
+// must run on both but may answer differently: parts, settings and
+// formatting are the server's own.
 func (l *leg) read(m *mirrorDB, db, template, sql string) {
+	j := job{m: m, db: db, template: template, sql: sql, read: true}
+	if !m.elsewhere && !serverState.MatchString(sql) {
+		start := time.Now()
+		old, err := l.ask18(sql)
+		l.timed(&l.stats.HTTPTime, start)
+		if err != nil {
+			l.problem(m, fmt.Sprintf("cannot read the 18.16 answer over HTTP: %v\n%s", err, clip(sql)))
+		} else {
+			j.compare, j.old = true, old
+		}
+	}
+	l.jobs <- j
+}
+
+// run runs one job on 26.x and judges it.
+func (l *leg) run(j job) {
 	start := time.Now()
-	modern, err := l.ch.Query(sql, "TabSeparated")
+	modern, err := l.ch.Query(j.sql, "TabSeparated")
 	l.timed(&l.stats.ModernTime, start)
+	l.costs(j.db, j.template, start)
+	if traceFile != nil {
+		fmt.Fprintf(traceFile, "%d\t%d\t%q\n", time.Since(start).Microseconds(), len(modern), j.sql)
+	}
 	if err != nil {
-		m.problems = append(m.problems, fmt.Sprintf("fails on ClickHouse %s: %v\n%s", l.version, err, clip(sql)))
-		l.count(db, template, false, false, true)
+		l.problem(j.m, fmt.Sprintf("fails on ClickHouse %s: %v\n%s", l.version, err, clip(j.sql)))
+		l.count(j.db, j.template, false, false, true)
 		return
 	}
-	if m.elsewhere || serverState.MatchString(sql) {
-		l.count(db, template, false, false, false)
+	if !j.read && mutation.MatchString(j.sql) {
+		if err := settle(func(q string) ([]byte, error) { return l.ch.Query(q, "TabSeparated") }, l.version, j.db); err != nil {
+			l.problem(j.m, err.Error())
+		}
+	}
+	if !j.compare {
+		l.count(j.db, j.template, false, false, false)
 		return
 	}
-	start = time.Now()
-	old, err := l.ask18(sql)
-	l.timed(&l.stats.HTTPTime, start)
-	if err != nil {
-		m.problems = append(m.problems, fmt.Sprintf("cannot read the 18.16 answer over HTTP: %v\n%s", err, clip(sql)))
-		l.count(db, template, false, false, false)
-		return
-	}
-	same := sameAnswer(old, modern, false)
-	if same && orderBy.MatchString(sql) && !sameAnswer(old, modern, true) {
+	same := sameAnswer(j.old, modern, false)
+	if same && orderBy.MatchString(j.sql) && !sameAnswer(j.old, modern, true) {
 		// The same rows, in another order. Under an ORDER BY that is only
 		// legitimate among rows the ORDER BY ties, which the leg cannot
 		// tell from the text; turf's answers never depend on the order of
@@ -210,9 +310,9 @@ func (l *leg) read(m *mirrorDB, db, template, sql string) {
 		l.mu.Unlock()
 	}
 	if !same {
-		m.problems = append(m.problems, fmt.Sprintf("answers differ between 18.16 and %s\n%s\n%s", l.version, clip(sql), firstDifference(old, modern, l.version)))
+		l.problem(j.m, fmt.Sprintf("answers differ between 18.16 and %s\n%s\n%s", l.version, clip(j.sql), firstDifference(j.old, modern, l.version)))
 	}
-	l.count(db, template, true, !same, false)
+	l.count(j.db, j.template, true, !same, false)
 }
 
 // firstDifference shows the first row, in sorted order, where two answers
@@ -242,24 +342,21 @@ var (
 	orderBy     = regexp.MustCompile(`(?is)\bORDER\s+BY\b[^)]*$`) // an outermost ORDER BY: no ')' after it
 )
 
-// settle waits until both servers have finished db's mutations.
-func (l *leg) settle(db string) error {
+// settle waits until a server (asked through ask) has finished db's
+// mutations.
+func settle(ask func(string) ([]byte, error), server, db string) error {
 	q := "SELECT count() FROM system.mutations WHERE database = '" + strings.ReplaceAll(db, "'", "") + "' AND is_done = 0"
 	deadline := time.Now().Add(time.Minute)
 	for {
-		a, err := l.ask18(q)
+		out, err := ask(q)
 		if err != nil {
-			return fmt.Errorf("cannot read 18.16's mutations: %w", err)
+			return fmt.Errorf("cannot read the mutations of %s on %s: %w", db, server, err)
 		}
-		b, err := l.ch.Query(q, "TabSeparated")
-		if err != nil {
-			return fmt.Errorf("cannot read %s's mutations: %w", l.version, err)
-		}
-		if string(a) == "0\n" && string(b) == "0\n" {
+		if string(out) == "0\n" {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("mutations of %s still running after a minute (18.16: %s, %s: %s)", db, a, l.version, b)
+			return fmt.Errorf("mutations of %s still running on %s after a minute", db, server)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -351,7 +448,7 @@ type mirrorConn struct {
 func (c *mirrorConn) bind(m *mirrorDB, query string, args []any) (string, bool) {
 	sql, err := chdb.Bind(query, args...)
 	if err != nil {
-		m.problems = append(m.problems, fmt.Sprintf("cannot bind for the modern leg: %v\n%s", err, clip(query)))
+		c.leg.problem(m, fmt.Sprintf("cannot bind for the modern leg: %v\n%s", err, clip(query)))
 		return "", false
 	}
 	return sql, true
@@ -486,7 +583,7 @@ func (b *mirrorBatch) Send() error {
 		rows = append(rows, zipColumns(b.cols)...)
 	}
 	if b.bad != nil {
-		m.problems = append(m.problems, fmt.Sprintf("cannot mirror a batch: %v\n%s", b.bad, b.query))
+		b.c.leg.problem(m, fmt.Sprintf("cannot mirror a batch: %v\n%s", b.bad, b.query))
 		return nil
 	}
 	if len(rows) == 0 {
