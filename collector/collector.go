@@ -17,7 +17,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"turf/collector/beacon"
-	"turf/collector/clientip"
+	"turf/internal/clientip"
 	"turf/collector/geo"
 	"turf/collector/referrer"
 	"turf/collector/sink"

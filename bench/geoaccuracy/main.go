@@ -26,7 +26,7 @@ import (
 
 	"github.com/oschwald/maxminddb-golang/v2"
 
-	"turf/collector/clientip"
+	"turf/internal/clientip"
 	"turf/collector/geo"
 )
 

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"turf/collector"
-	"turf/collector/clientip"
+	"turf/internal/clientip"
 	"turf/collector/sink"
 	"turf/internal/app"
 	"turf/query"

@@ -24,7 +24,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"golang.org/x/time/rate"
 
-	"turf/collector/clientip"
+	"turf/internal/clientip"
 	"turf/query"
 )
 
