@@ -1,6 +1,8 @@
 package query
 
 import (
+	"turf/schema"
+
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -49,8 +51,6 @@ func keyID(key string) (string, bool) {
 	return id, true
 }
 
-func tbl(db, name string) string { return "`" + db + "`." + name }
-
 // CreateKey makes a key for the sites and returns it; it is shown once.
 func CreateKey(ctx context.Context, conn driver.Conn, db string, sites []string, name string) (string, Key, error) {
 	if len(sites) == 0 {
@@ -70,7 +70,7 @@ func CreateKey(ctx context.Context, conn driver.Conn, db string, sites []string,
 }
 
 func writeKey(ctx context.Context, conn driver.Conn, db string, k Key, hash string) error {
-	batch, err := conn.PrepareBatch(ctx, "INSERT INTO "+tbl(db, "api_keys")+" (key_id, key_hash, sites, name, created, revoked, version)")
+	batch, err := conn.PrepareBatch(ctx, "INSERT INTO "+schema.Table(db, schema.APIKeys)+" (key_id, key_hash, sites, name, created, revoked, version)")
 	if err != nil {
 		return fmt.Errorf("cannot store key %s: %w", k.ID, err)
 	}
@@ -108,7 +108,7 @@ func RevokeKey(ctx context.Context, conn driver.Conn, db string, idOrKey string)
 const keySelect = "SELECT key_id, argMax(key_hash, version), argMax(sites, version), argMax(name, version), argMax(created, version), argMax(revoked, version) FROM %s"
 
 func loadKey(ctx context.Context, conn driver.Conn, db, id string) (*Key, string, error) {
-	rows, err := conn.Query(ctx, fmt.Sprintf(keySelect+" WHERE key_id = @id GROUP BY key_id", tbl(db, "api_keys")), named("id", id))
+	rows, err := conn.Query(ctx, fmt.Sprintf(keySelect+" WHERE key_id = @id GROUP BY key_id", schema.Table(db, schema.APIKeys)), named("id", id))
 	if err != nil {
 		return nil, "", fmt.Errorf("cannot read key %s: %w", id, err)
 	}
@@ -139,7 +139,7 @@ func scanKeys(rows driver.Rows) ([]Key, []string, error) {
 
 // ListKeys lists every key, revoked ones included.
 func ListKeys(ctx context.Context, conn driver.Conn, db string) ([]Key, error) {
-	rows, err := conn.Query(ctx, fmt.Sprintf(keySelect+" GROUP BY key_id ORDER BY key_id", tbl(db, "api_keys")))
+	rows, err := conn.Query(ctx, fmt.Sprintf(keySelect+" GROUP BY key_id ORDER BY key_id", schema.Table(db, schema.APIKeys)))
 	if err != nil {
 		return nil, fmt.Errorf("cannot list keys: %w", err)
 	}
