@@ -33,6 +33,7 @@ import (
 	"turf/internal/chserver"
 	"turf/query"
 	"turf/query/dashboard"
+	"turf/query/rollup"
 	"turf/query/synth"
 	"turf/schema"
 )
@@ -86,7 +87,7 @@ func run(addr, dataDir string, events, runs int, serve, probe bool, listen strin
 	// What turf serve's rollup job does every few minutes: copy the finished
 	// days into the tables the dashboard's queries read; today stays raw.
 	t0 := time.Now()
-	built, err := query.NewRollups(conn, db, time.Now, log.Printf).Pass(ctx, time.Unix(0, 0))
+	built, err := rollup.New(conn, db, time.Now, log.Printf).Pass(ctx, time.Unix(0, 0))
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 
 	"turf/internal/chserver"
 	"turf/query"
+	"turf/query/rollup"
 	"turf/schema"
 )
 
@@ -76,7 +77,7 @@ func main() {
 		}
 		// The rollup job over every finished day (all but "today").
 		t0 = time.Now()
-		built, err := query.NewRollups(conn, db, now, log.Printf).Pass(ctx, time.Unix(0, 0))
+		built, err := rollup.New(conn, db, now, log.Printf).Pass(ctx, time.Unix(0, 0))
 		if err != nil {
 			log.Fatal(err)
 		}
