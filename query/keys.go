@@ -10,12 +10,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/valyala/fasthttp"
 )
 
 // Keys are "turf_<id>_<secret>": the id (8 hex digits) names the key in
@@ -149,9 +149,9 @@ func ListKeys(ctx context.Context, conn driver.Conn, db string) ([]Key, error) {
 }
 
 var (
-	errNoKey     = errors.New("missing API key: send Authorization: Bearer <key>")
-	errBadKey    = errors.New("invalid API key")
-	errWrongSite = errors.New("this API key has no access to the site")
+	errNoKey     = &HTTPError{fasthttp.StatusUnauthorized, "missing API key: send Authorization: Bearer <key>"}
+	errBadKey    = &HTTPError{fasthttp.StatusUnauthorized, "invalid API key"}
+	errWrongSite = &HTTPError{fasthttp.StatusForbidden, "this API key has no access to the site"}
 )
 
 // keyCache remembers verified keys for a short while so that a query does
@@ -171,14 +171,31 @@ type cachedKey struct {
 	fetched time.Time
 }
 
-// check returns the key's id if key may read site.
-func (c *keyCache) check(ctx context.Context, key, site string) (string, error) {
+func bearer(ctx *fasthttp.RequestCtx) string {
+	h := string(ctx.Request.Header.Peek("Authorization"))
+	if k, ok := strings.CutPrefix(h, "Bearer "); ok {
+		return strings.TrimSpace(k)
+	}
+	return ""
+}
+
+// Authorize is the API's Authorizer: the request's Bearer key.
+func (c *keyCache) Authorize(ctx context.Context, req *fasthttp.RequestCtx) (*Principal, error) {
+	k, err := c.check(ctx, bearer(req))
+	if err != nil {
+		return nil, err
+	}
+	return &Principal{ID: "key:" + k.ID, Sites: k.Sites, Denied: errWrongSite}, nil
+}
+
+// check returns the stored key, if key is a valid one.
+func (c *keyCache) check(ctx context.Context, key string) (*Key, error) {
 	if key == "" {
-		return "", errNoKey
+		return nil, errNoKey
 	}
 	id, ok := keyID(key)
 	if !ok {
-		return "", errBadKey
+		return nil, errBadKey
 	}
 	h := hashKey(key)
 	now := c.now()
@@ -188,7 +205,7 @@ func (c *keyCache) check(ctx context.Context, key, site string) (string, error) 
 	if !ok || now.Sub(ck.fetched) > c.ttl {
 		k, stored, err := loadKey(ctx, c.conn, c.db, id)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		if k != nil && subtle.ConstantTimeCompare([]byte(stored), []byte(h)) != 1 {
 			k = nil
@@ -202,10 +219,7 @@ func (c *keyCache) check(ctx context.Context, key, site string) (string, error) 
 		c.mu.Unlock()
 	}
 	if ck.key == nil || ck.key.Revoked {
-		return "", errBadKey
+		return nil, errBadKey
 	}
-	if site != "" && !slices.Contains(ck.key.Sites, site) {
-		return "", errWrongSite
-	}
-	return id, nil
+	return ck.key, nil
 }
