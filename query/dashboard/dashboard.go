@@ -69,16 +69,16 @@ type Config struct {
 
 // Dashboard serves the dashboard's paths.
 type Dashboard struct {
-	cfg     Config
-	conn    driver.Conn
-	db      string
-	engine  Engine
-	auth    *authCache
-	ips     *clientip.Resolver
-	byIP    *query.Limiter
-	byUser  *query.Limiter
-	api     *query.Pipeline
-	assets  map[string]*asset
+	cfg    Config
+	conn   driver.Conn
+	db     string
+	engine Engine
+	auth   *authCache
+	ips    *clientip.Resolver
+	byIP   *query.Limiter
+	byUser *query.Limiter
+	api    *query.Pipeline
+	assets map[string]*asset
 }
 
 // New checks cfg and returns the dashboard over database db.
