@@ -99,56 +99,17 @@ func (r *Request) Validate() (*Query, error) {
 	if err := json.Unmarshal(r.SiteID, &q.Site); err != nil || q.Site == "" {
 		return nil, badf("#/site_id: must be a non-empty string")
 	}
-	if len(r.Metrics) == 0 {
-		return nil, badf("#/metrics: is required")
-	}
-	if err := json.Unmarshal(r.Metrics, &q.Metrics); err != nil || len(q.Metrics) == 0 {
-		return nil, badf("#/metrics: must be a non-empty array of strings")
-	}
-	for i, m := range q.Metrics {
-		if _, ok := plan.MetricByName(m); !ok {
-			return nil, badf("#/metrics/%d: unknown metric %q", i, m)
-		}
-		if slices.Contains(q.Metrics[:i], m) {
-			return nil, badf("#/metrics/%d: metric %q is listed twice", i, m)
-		}
+	if err := r.parseMetrics(q); err != nil {
+		return nil, err
 	}
 	if err := parseDateRange(r.DateRange, &q.DateRange); err != nil {
 		return nil, err
 	}
-	if len(r.Dimensions) > 0 {
-		if err := json.Unmarshal(r.Dimensions, &q.Dimensions); err != nil {
-			return nil, badf("#/dimensions: must be an array of strings")
-		}
+	if err := r.parseDimensions(q); err != nil {
+		return nil, err
 	}
-	nTime := 0
-	for i, d := range q.Dimensions {
-		if !validDimension(d) {
-			return nil, badf("#/dimensions/%d: invalid dimension %q", i, d)
-		}
-		if slices.Contains(q.Dimensions[:i], d) {
-			return nil, badf("#/dimensions/%d: dimension %q is listed twice", i, d)
-		}
-		if isTimeDim(d) {
-			nTime++
-		}
-	}
-	if nTime > 1 {
-		return nil, badf("#/dimensions: only one time dimension is allowed")
-	}
-	if len(r.Filters) > 0 {
-		var raw []json.RawMessage
-		if err := json.Unmarshal(r.Filters, &raw); err != nil {
-			return nil, badf("#/filters: must be an array of filters")
-		}
-		nodes := 0
-		for i, f := range raw {
-			ff, err := parseFilter(f, fmt.Sprintf("#/filters/%d", i), 1, &nodes)
-			if err != nil {
-				return nil, err
-			}
-			q.Filters = append(q.Filters, ff)
-		}
+	if err := r.parseFilters(q); err != nil {
+		return nil, err
 	}
 	if err := r.parseOrderBy(q); err != nil {
 		return nil, err
@@ -167,6 +128,67 @@ func (r *Request) Validate() (*Query, error) {
 		}
 	}
 	return q, nil
+}
+
+func (r *Request) parseMetrics(q *Query) error {
+	if len(r.Metrics) == 0 {
+		return badf("#/metrics: is required")
+	}
+	if err := json.Unmarshal(r.Metrics, &q.Metrics); err != nil || len(q.Metrics) == 0 {
+		return badf("#/metrics: must be a non-empty array of strings")
+	}
+	for i, m := range q.Metrics {
+		if _, ok := plan.MetricByName(m); !ok {
+			return badf("#/metrics/%d: unknown metric %q", i, m)
+		}
+		if slices.Contains(q.Metrics[:i], m) {
+			return badf("#/metrics/%d: metric %q is listed twice", i, m)
+		}
+	}
+	return nil
+}
+
+func (r *Request) parseDimensions(q *Query) error {
+	if len(r.Dimensions) > 0 {
+		if err := json.Unmarshal(r.Dimensions, &q.Dimensions); err != nil {
+			return badf("#/dimensions: must be an array of strings")
+		}
+	}
+	nTime := 0
+	for i, d := range q.Dimensions {
+		if !validDimension(d) {
+			return badf("#/dimensions/%d: invalid dimension %q", i, d)
+		}
+		if slices.Contains(q.Dimensions[:i], d) {
+			return badf("#/dimensions/%d: dimension %q is listed twice", i, d)
+		}
+		if isTimeDim(d) {
+			nTime++
+		}
+	}
+	if nTime > 1 {
+		return badf("#/dimensions: only one time dimension is allowed")
+	}
+	return nil
+}
+
+func (r *Request) parseFilters(q *Query) error {
+	if len(r.Filters) == 0 {
+		return nil
+	}
+	var raw []json.RawMessage
+	if err := json.Unmarshal(r.Filters, &raw); err != nil {
+		return badf("#/filters: must be an array of filters")
+	}
+	nodes := 0
+	for i, f := range raw {
+		ff, err := parseFilter(f, fmt.Sprintf("#/filters/%d", i), 1, &nodes)
+		if err != nil {
+			return err
+		}
+		q.Filters = append(q.Filters, ff)
+	}
+	return nil
 }
 
 func isTimeDim(d string) bool { return plan.IsTime(d) }
@@ -232,6 +254,11 @@ func parseFilter(raw json.RawMessage, path string, depth int, nodes *int) (Filte
 		}
 		return Filter{Op: op, Children: []Filter{c}}, nil
 	}
+	return parseLeaf(op, parts, path)
+}
+
+// parseLeaf parses [op, dimension, values(, modifiers)].
+func parseLeaf(op string, parts []json.RawMessage, path string) (Filter, error) {
 	if !slices.Contains(plan.LeafOps, op) {
 		return Filter{}, badf("%s/0: unknown filter operator %q", path, op)
 	}
