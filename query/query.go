@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/VictoriaMetrics/metrics"
 
 	"turf/query/plan"
 	"turf/schema"
@@ -185,4 +186,14 @@ func (e *Engine) Realtime(ctx context.Context, site string) (int64, error) {
 		return 0, fmt.Errorf("cannot count realtime visitors: %w", err)
 	}
 	return int64(n), nil
+}
+
+// RegisterMetrics exports the statements answered by each route as
+// turf_query_statements_total{route="..."}, and the checked statements
+// planned again without sums as turf_query_resummed_total.
+func (e *Engine) RegisterMetrics(set *metrics.Set) {
+	for r := range plan.NumRoutes {
+		set.NewGauge(`turf_query_statements_total{route="`+r.String()+`"}`, func() float64 { return float64(e.routedBy[r].Load()) })
+	}
+	set.NewGauge("turf_query_resummed_total", func() float64 { return float64(e.resummed.Load()) })
 }

@@ -86,6 +86,7 @@ func Start(ctx context.Context, cfg Config, conn driver.Conn, db string) (*App, 
 		a.geo.Close()
 		return nil, err
 	}
+	api.Engine().RegisterMetrics(a.Metrics)
 	if cfg.Dashboard.Logf == nil {
 		cfg.Dashboard.Logf = cfg.Logf
 	}
