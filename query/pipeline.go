@@ -131,8 +131,12 @@ func (p *Pipeline) serve(ctx *fasthttp.RequestCtx, path string) error {
 	return nil
 }
 
-// turn waits until fewer than MaxConcurrent calls run; release ends it.
-func (p *Pipeline) turn(c context.Context) (release func(), err error) {
+// admit checks the caller's access to site and waits until fewer than
+// MaxConcurrent calls run; release ends the call's turn.
+func (p *Pipeline) admit(c context.Context, who *Principal, site string) (release func(), err error) {
+	if !slices.Contains(who.Sites, site) {
+		return nil, who.Denied
+	}
 	if p.running == nil {
 		return func() {}, nil
 	}
@@ -149,10 +153,7 @@ func (p *Pipeline) query(c context.Context, ctx *fasthttp.RequestCtx, who *Princ
 	if err != nil {
 		return nil, err
 	}
-	if !slices.Contains(who.Sites, q.Site) {
-		return nil, who.Denied
-	}
-	release, err := p.turn(c)
+	release, err := p.admit(c, who, q.Site)
 	if err != nil {
 		return nil, err
 	}
@@ -173,10 +174,7 @@ func (p *Pipeline) realtime(c context.Context, ctx *fasthttp.RequestCtx, who *Pr
 	if site == "" {
 		return nil, badf("site_id: is required")
 	}
-	if !slices.Contains(who.Sites, site) {
-		return nil, who.Denied
-	}
-	release, err := p.turn(c)
+	release, err := p.admit(c, who, site)
 	if err != nil {
 		return nil, err
 	}
