@@ -267,8 +267,17 @@ func Open(dsn string) (driver.Conn, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("cannot connect to ClickHouse: %w", err)
 	}
+	if Wrap != nil {
+		conn = Wrap(conn, opts.Addr, db)
+	}
 	return conn, db, nil
 }
+
+// Wrap, when set, wraps every connection Open returns; addrs are the
+// servers it talks to and db the DSN's database. Only tests set it
+// (internal/chtest replays every statement on a modern ClickHouse through
+// it), before their first Open; production code never does.
+var Wrap func(conn driver.Conn, addrs []string, db string) driver.Conn
 
 // Features are the optional server capabilities turf uses when present.
 type Features struct {
