@@ -23,21 +23,6 @@ import (
 //go:embed *.up.sql
 var migrationFiles embed.FS
 
-// Table names, for code that builds queries.
-const (
-	Events     = "events"
-	Salts      = "salts"
-	Migrations = "schema_migrations"
-)
-
-// Rollups are the tables the query side's rollup job rebuilds from events
-// (0004_rollups). visits and event_stats hold the day's visitor ids (one per
-// visit, or inside uniq states), and visit_stats, hour_stats and
-// event_props counts of a single day's visitors, so they are not aggregates in the privacy
-// sense: they expire with the raw events, and an export leaves them out
-// because they are copies of what the events export already holds.
-var Rollups = map[string]bool{"visits": true, "visit_stats": true, "hour_stats": true, "event_stats": true, "event_props": true, "rollup_days": true}
-
 // Options says where the schema lives.
 type Options struct {
 	DB string

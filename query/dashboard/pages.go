@@ -243,7 +243,7 @@ func (d *Dashboard) serveLogin(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	now := d.cfg.Now()
-	if !d.byIP.allow(d.clientAddr(ctx), now) || !d.byUser.allow(strings.ToLower(name), now) {
+	if !d.byIP.Allow(d.clientAddr(ctx), now) || !d.byUser.Allow(strings.ToLower(name), now) {
 		ctx.Response.Header.Set("Retry-After", "60")
 		d.render(ctx, fasthttp.StatusTooManyRequests, "login.html", t.with("Error", t["Limited"]))
 		return
