@@ -29,6 +29,12 @@ type Config struct {
 	// ClickHouse again, which bounds how late a revocation takes effect.
 	// Default: 10s.
 	KeyCacheTTL time.Duration
+	// KeyLookupRate is how many keys per second, over all clients, may be
+	// looked up in ClickHouse because they are not in the cache (made-up
+	// keys are never in it), KeyLookupBurst how many at once; past that an
+	// uncached key gets 429. Defaults: 20 and 40.
+	KeyLookupRate  float64
+	KeyLookupBurst int
 	// RollupCheckTTL is how long the check of which days the rollups
 	// answer is reused (see markerCache): an event arriving late for a
 	// finished day shows up at most this much later. Default 15s; negative:
@@ -63,6 +69,12 @@ func New(cfg Config, conn driver.Conn, db string) (*API, error) {
 	if cfg.KeyCacheTTL <= 0 {
 		cfg.KeyCacheTTL = 10 * time.Second
 	}
+	if cfg.KeyLookupRate <= 0 {
+		cfg.KeyLookupRate = 20
+	}
+	if cfg.KeyLookupBurst <= 0 {
+		cfg.KeyLookupBurst = 40
+	}
 	if cfg.QueryTimeout <= 0 {
 		cfg.QueryTimeout = 30 * time.Second
 	}
@@ -81,9 +93,10 @@ func New(cfg Config, conn driver.Conn, db string) (*API, error) {
 	}
 	e.markers = newMarkerCache(cfg.RollupCheckTTL)
 	return &API{
-		cfg:      cfg,
-		engine:   e,
-		keys:     &keyCache{conn: conn, db: db, ttl: cfg.KeyCacheTTL, now: cfg.Now, keys: map[string]cachedKey{}},
+		cfg:    cfg,
+		engine: e,
+		keys: &keyCache{conn: conn, db: db, ttl: cfg.KeyCacheTTL, now: cfg.Now, keys: map[string]cachedKey{},
+			lookups: rate.NewLimiter(rate.Limit(cfg.KeyLookupRate), cfg.KeyLookupBurst)},
 		limiters: map[string]*rate.Limiter{},
 	}, nil
 }
@@ -98,7 +111,10 @@ type httpError struct {
 
 func (e *httpError) Error() string { return e.msg }
 
-var errRateLimited = &httpError{fasthttp.StatusTooManyRequests, "too many requests for this API key; slow down"}
+var (
+	errRateLimited   = &httpError{fasthttp.StatusTooManyRequests, "too many requests for this API key; slow down"}
+	errLookupLimited = &httpError{fasthttp.StatusTooManyRequests, "too many requests with unknown API keys; slow down"}
+)
 
 // Handler serves the API's paths and reports false for any other path, so
 // it can share a server with the collector.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"golang.org/x/time/rate"
 )
 
 // Keys are "turf_<id>_<secret>": the id (8 hex digits) names the key in
@@ -157,13 +158,19 @@ var (
 // keyCache remembers verified keys for a short while so that a query does
 // not cost a ClickHouse round trip for authentication; a revocation takes
 // effect within the TTL.
+//
+// Each made-up key costs a lookup, so lookups are rate limited over all
+// clients (Config.KeyLookupRate). While they are, a key verified before is
+// still served from its expired entry: a flood of unknown keys delays a
+// revocation made elsewhere, but does not lock out the real keys.
 type keyCache struct {
-	conn driver.Conn
-	db   string
-	ttl  time.Duration
-	now  func() time.Time
-	mu   sync.Mutex
-	keys map[string]cachedKey // by hash of the whole key
+	conn    driver.Conn
+	db      string
+	ttl     time.Duration
+	now     func() time.Time
+	lookups *rate.Limiter
+	mu      sync.Mutex
+	keys    map[string]cachedKey // by hash of the whole key
 }
 
 type cachedKey struct {
@@ -185,7 +192,12 @@ func (c *keyCache) check(ctx context.Context, key, site string) (string, error) 
 	c.mu.Lock()
 	ck, ok := c.keys[h]
 	c.mu.Unlock()
-	if !ok || now.Sub(ck.fetched) > c.ttl {
+	if (!ok || now.Sub(ck.fetched) > c.ttl) && !c.lookups.AllowN(now, 1) {
+		if !ok || ck.key == nil {
+			return "", errLookupLimited
+		}
+		// A known key stays usable from its stale entry; see keyCache.
+	} else if !ok || now.Sub(ck.fetched) > c.ttl {
 		k, stored, err := loadKey(ctx, c.conn, c.db, id)
 		if err != nil {
 			return "", err
