@@ -17,12 +17,12 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"turf/collector/beacon"
-	"turf/collector/clientip"
 	"turf/collector/geo"
 	"turf/collector/referrer"
 	"turf/collector/sink"
 	"turf/collector/useragent"
 	"turf/collector/visitor"
+	"turf/internal/clientip"
 )
 
 // Config is the collector's part of `turf serve`'s configuration.

@@ -13,7 +13,14 @@ echo "== go vet"
 go vet ./...
 echo "== go test"
 # -p 2: this is a 2-core machine, and each test binary starts its own ClickHouse.
+# Each storage test binary also writes what its modern leg (every statement
+# again on ClickHouse 26.x, chDB) did; modernreport adds it up at the end.
+TURF_MODERN_REPORT=$(mktemp -d)
+export TURF_MODERN_REPORT
 go test -count=1 -p 2 -timeout 15m ./...
+echo "== ClickHouse 26.x leg"
+go run ./internal/chtest/modernreport "$TURF_MODERN_REPORT"
+rm -rf "$TURF_MODERN_REPORT"
 echo "== fuzz (short)"
 # A budget of executions, not seconds: with a duration, Go 1.26's fuzzing
 # coordinator can report a spurious "context deadline exceeded" when the

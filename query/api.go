@@ -1,14 +1,7 @@
 package query
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"log"
-	"strconv"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -46,16 +39,15 @@ type Config struct {
 	Now func() time.Time
 	// Logf reports server-side errors; default log.Printf.
 	Logf func(format string, args ...any)
+	// Debugf, when set, logs every statement's route (plan.Route).
+	Debugf func(format string, args ...any)
 }
 
-// API serves /api/v2/query and /api/v1/stats/realtime/visitors.
+// API serves /api/v2/query and /api/v1/stats/realtime/visitors to callers
+// with a Bearer key, through the one pipeline (pipeline.go).
 type API struct {
-	cfg    Config
 	engine *Engine
-	keys   *keyCache
-
-	mu       sync.Mutex
-	limiters map[string]*rate.Limiter
+	pipe   *Pipeline
 }
 
 // New checks cfg and returns the API over the events in database db.
@@ -92,162 +84,16 @@ func New(cfg Config, conn driver.Conn, db string) (*API, error) {
 		return nil, err
 	}
 	e.markers = newMarkerCache(cfg.RollupCheckTTL)
-	return &API{
-		cfg:    cfg,
-		engine: e,
-		keys: &keyCache{conn: conn, db: db, ttl: cfg.KeyCacheTTL, now: cfg.Now, keys: map[string]cachedKey{},
-			lookups: rate.NewLimiter(rate.Limit(cfg.KeyLookupRate), cfg.KeyLookupBurst)},
-		limiters: map[string]*rate.Limiter{},
-	}, nil
+	e.debugf = cfg.Debugf
+	keys := &keyCache{conn: conn, db: db, ttl: cfg.KeyCacheTTL, now: cfg.Now, keys: map[string]cachedKey{},
+		lookups: rate.NewLimiter(rate.Limit(cfg.KeyLookupRate), cfg.KeyLookupBurst)}
+	pc := PipelineConfig{RateLimit: cfg.RateLimit, Burst: cfg.Burst, QueryTimeout: cfg.QueryTimeout, Now: cfg.Now, Logf: cfg.Logf}
+	return &API{engine: e, pipe: NewPipeline(pc, e, keys)}, nil
 }
 
 // Engine returns the query engine, for callers that run queries in-process.
 func (a *API) Engine() *Engine { return a.engine }
 
-type httpError struct {
-	status int
-	msg    string
-}
-
-func (e *httpError) Error() string { return e.msg }
-
-var (
-	errRateLimited   = &httpError{fasthttp.StatusTooManyRequests, "too many requests for this API key; slow down"}
-	errLookupLimited = &httpError{fasthttp.StatusTooManyRequests, "too many requests with unknown API keys; slow down"}
-)
-
 // Handler serves the API's paths and reports false for any other path, so
 // it can share a server with the collector.
-func (a *API) Handler(ctx *fasthttp.RequestCtx) bool {
-	var err error
-	switch string(ctx.Path()) {
-	case "/api/v2/query":
-		if !ctx.IsPost() {
-			err = &httpError{fasthttp.StatusMethodNotAllowed, "use POST"}
-			break
-		}
-		err = a.query(ctx)
-	case "/api/v1/stats/realtime/visitors":
-		if !ctx.IsGet() {
-			err = &httpError{fasthttp.StatusMethodNotAllowed, "use GET"}
-			break
-		}
-		err = a.realtime(ctx)
-	default:
-		return false
-	}
-	if err != nil {
-		a.writeError(ctx, err)
-	}
-	return true
-}
-
-// writeError is the one place errors become status codes.
-func (a *API) writeError(ctx *fasthttp.RequestCtx, err error) {
-	status := fasthttp.StatusInternalServerError
-	msg := "internal error"
-	var br *BadRequest
-	var he *httpError
-	switch {
-	case errors.As(err, &br):
-		status, msg = fasthttp.StatusBadRequest, br.Msg
-	case errors.As(err, &he):
-		status, msg = he.status, he.msg
-	case errors.Is(err, errNoKey), errors.Is(err, errBadKey):
-		status, msg = fasthttp.StatusUnauthorized, err.Error()
-	case errors.Is(err, errWrongSite):
-		status, msg = fasthttp.StatusForbidden, err.Error()
-	case errors.Is(err, context.DeadlineExceeded):
-		status, msg = fasthttp.StatusServiceUnavailable, "the query took too long"
-		a.cfg.Logf("query: %v", err)
-	default:
-		a.cfg.Logf("query: %v", err)
-	}
-	if status == fasthttp.StatusTooManyRequests {
-		ctx.Response.Header.Set("Retry-After", "1")
-	}
-	if status == fasthttp.StatusUnauthorized {
-		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="turf"`)
-	}
-	body, _ := json.Marshal(map[string]string{"error": msg})
-	ctx.SetStatusCode(status)
-	ctx.SetContentType("application/json")
-	ctx.SetBody(body)
-}
-
-func bearer(ctx *fasthttp.RequestCtx) string {
-	h := string(ctx.Request.Header.Peek("Authorization"))
-	if k, ok := strings.CutPrefix(h, "Bearer "); ok {
-		return strings.TrimSpace(k)
-	}
-	return ""
-}
-
-// authorize checks the key for the site and its rate limit.
-func (a *API) authorize(c context.Context, ctx *fasthttp.RequestCtx, site string) error {
-	id, err := a.keys.check(c, bearer(ctx), site)
-	if err != nil {
-		return err
-	}
-	a.mu.Lock()
-	l, ok := a.limiters[id]
-	if !ok {
-		l = rate.NewLimiter(rate.Limit(a.cfg.RateLimit), a.cfg.Burst)
-		a.limiters[id] = l
-	}
-	a.mu.Unlock()
-	if !l.AllowN(a.cfg.Now(), 1) {
-		return errRateLimited
-	}
-	return nil
-}
-
-func (a *API) query(ctx *fasthttp.RequestCtx) error {
-	c, cancel := context.WithTimeout(context.Background(), a.cfg.QueryTimeout)
-	defer cancel()
-	// Authenticate before parsing so that an anonymous caller learns
-	// nothing from validation messages; the site is checked after.
-	if _, err := a.keys.check(c, bearer(ctx), ""); err != nil {
-		return err
-	}
-	q, err := ParseRequest(ctx.PostBody())
-	if err != nil {
-		return err
-	}
-	if err := a.authorize(c, ctx, q.Site); err != nil {
-		return err
-	}
-	resp, err := a.engine.Run(c, q)
-	if err != nil {
-		return err
-	}
-	body, err := json.Marshal(resp)
-	if err != nil {
-		return fmt.Errorf("BUG: cannot encode response: %w", err)
-	}
-	ctx.SetContentType("application/json")
-	ctx.SetBody(body)
-	return nil
-}
-
-func (a *API) realtime(ctx *fasthttp.RequestCtx) error {
-	c, cancel := context.WithTimeout(context.Background(), a.cfg.QueryTimeout)
-	defer cancel()
-	site := string(ctx.QueryArgs().Peek("site_id"))
-	if site == "" {
-		if _, err := a.keys.check(c, bearer(ctx), ""); err != nil {
-			return err
-		}
-		return badf("site_id: is required")
-	}
-	if err := a.authorize(c, ctx, site); err != nil {
-		return err
-	}
-	n, err := a.engine.Realtime(c, site)
-	if err != nil {
-		return err
-	}
-	ctx.SetContentType("application/json")
-	ctx.SetBody(strconv.AppendInt(nil, n, 10))
-	return nil
-}
+func (a *API) Handler(ctx *fasthttp.RequestCtx) bool { return a.pipe.Serve(ctx) }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"turf/query/plan"
 )
 
 var fuzzSeeds = []string{
@@ -55,13 +57,13 @@ func stripLiterals(sql string) string {
 	return sql
 }
 
-func plansFor(q *Query) []plan {
+func plansFor(q *Query) []statement {
 	r := Range{Start: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), End: time.Date(2024, 2, 1, 0, 0, 0, 0, time.UTC), Dates: true}
-	var out []plan
+	var out []statement
 	for _, goals := range [][]string{nil, {"Signup", "Visit /x'"}} {
-		b := &builder{db: "`turf`", site: q.Site, cfg: SiteConfig{Goals: goals}, tz: "Europe/Amsterdam", r: r, dims: q.Dimensions, filters: q.Filters, aggs: aggsFor(q.Metrics)}
+		b := &builder{db: "turf", site: q.Site, cfg: SiteConfig{Goals: goals}, tz: "Europe/Amsterdam", r: r, dims: q.Dimensions, filters: q.Filters, aggs: plan.AggsFor(q.Metrics)}
 		out = append(out, b.build())
-		b = &builder{db: "`turf`", site: q.Site, tz: "UTC", r: r, dims: q.Dimensions, filters: withoutGoals(q.Filters), aggs: []string{aggVisitors}}
+		b = &builder{db: "turf", site: q.Site, tz: "UTC", r: r, dims: q.Dimensions, filters: plan.WithoutGoals(q.Filters), aggs: []string{plan.AggVisitors}}
 		out = append(out, b.build())
 		// The same with most days read from the rollup tables.
 		cov := &coverage{raw: [][2]time.Time{{r.Start, r.Start.AddDate(0, 0, 1)}, {r.End.AddDate(0, 0, -1), r.End}}}
@@ -74,9 +76,9 @@ func plansFor(q *Query) []plan {
 			edges: []time.Time{r.Start, r.End.AddDate(0, 0, -1)}, edgeBuilds: []uint64{100, 101}}
 		for _, c := range []*coverage{cov, edged} {
 			for _, noSums := range []bool{false, true} {
-				b = &builder{db: "`turf`", site: q.Site, cfg: SiteConfig{Goals: goals}, tz: "UTC", r: r, dims: q.Dimensions, filters: q.Filters, aggs: aggsFor(q.Metrics), cov: c, noSums: noSums}
+				b = &builder{db: "turf", site: q.Site, cfg: SiteConfig{Goals: goals}, tz: "UTC", r: r, dims: q.Dimensions, filters: q.Filters, aggs: plan.AggsFor(q.Metrics), cov: c, noSums: noSums}
 				out = append(out, b.build())
-				b = &builder{db: "`turf`", site: q.Site, tz: "UTC", r: r, dims: q.Dimensions, filters: withoutGoals(q.Filters), aggs: []string{aggVisitors}, cov: c, noSums: noSums}
+				b = &builder{db: "turf", site: q.Site, tz: "UTC", r: r, dims: q.Dimensions, filters: plan.WithoutGoals(q.Filters), aggs: []string{plan.AggVisitors}, cov: c, noSums: noSums}
 				out = append(out, b.build())
 			}
 		}

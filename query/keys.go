@@ -1,6 +1,8 @@
 package query
 
 import (
+	"turf/schema"
+
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -8,12 +10,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/valyala/fasthttp"
 	"golang.org/x/time/rate"
 )
 
@@ -50,8 +52,6 @@ func keyID(key string) (string, bool) {
 	return id, true
 }
 
-func tbl(db, name string) string { return "`" + db + "`." + name }
-
 // CreateKey makes a key for the sites and returns it; it is shown once.
 func CreateKey(ctx context.Context, conn driver.Conn, db string, sites []string, name string) (string, Key, error) {
 	if len(sites) == 0 {
@@ -71,7 +71,7 @@ func CreateKey(ctx context.Context, conn driver.Conn, db string, sites []string,
 }
 
 func writeKey(ctx context.Context, conn driver.Conn, db string, k Key, hash string) error {
-	batch, err := conn.PrepareBatch(ctx, "INSERT INTO "+tbl(db, "api_keys")+" (key_id, key_hash, sites, name, created, revoked, version)")
+	batch, err := conn.PrepareBatch(ctx, "INSERT INTO "+schema.Table(db, schema.APIKeys)+" (key_id, key_hash, sites, name, created, revoked, version)")
 	if err != nil {
 		return fmt.Errorf("cannot store key %s: %w", k.ID, err)
 	}
@@ -109,7 +109,7 @@ func RevokeKey(ctx context.Context, conn driver.Conn, db string, idOrKey string)
 const keySelect = "SELECT key_id, argMax(key_hash, version), argMax(sites, version), argMax(name, version), argMax(created, version), argMax(revoked, version) FROM %s"
 
 func loadKey(ctx context.Context, conn driver.Conn, db, id string) (*Key, string, error) {
-	rows, err := conn.Query(ctx, fmt.Sprintf(keySelect+" WHERE key_id = @id GROUP BY key_id", tbl(db, "api_keys")), named("id", id))
+	rows, err := conn.Query(ctx, fmt.Sprintf(keySelect+" WHERE key_id = @id GROUP BY key_id", schema.Table(db, schema.APIKeys)), named("id", id))
 	if err != nil {
 		return nil, "", fmt.Errorf("cannot read key %s: %w", id, err)
 	}
@@ -140,7 +140,7 @@ func scanKeys(rows driver.Rows) ([]Key, []string, error) {
 
 // ListKeys lists every key, revoked ones included.
 func ListKeys(ctx context.Context, conn driver.Conn, db string) ([]Key, error) {
-	rows, err := conn.Query(ctx, fmt.Sprintf(keySelect+" GROUP BY key_id ORDER BY key_id", tbl(db, "api_keys")))
+	rows, err := conn.Query(ctx, fmt.Sprintf(keySelect+" GROUP BY key_id ORDER BY key_id", schema.Table(db, schema.APIKeys)))
 	if err != nil {
 		return nil, fmt.Errorf("cannot list keys: %w", err)
 	}
@@ -150,9 +150,11 @@ func ListKeys(ctx context.Context, conn driver.Conn, db string) ([]Key, error) {
 }
 
 var (
-	errNoKey     = errors.New("missing API key: send Authorization: Bearer <key>")
-	errBadKey    = errors.New("invalid API key")
-	errWrongSite = errors.New("this API key has no access to the site")
+	errNoKey     = &HTTPError{fasthttp.StatusUnauthorized, "missing API key: send Authorization: Bearer <key>"}
+	errBadKey    = &HTTPError{fasthttp.StatusUnauthorized, "invalid API key"}
+	errWrongSite = &HTTPError{fasthttp.StatusForbidden, "this API key has no access to the site"}
+	// errLookupLimited: too many uncached keys looked up (keyCache).
+	errLookupLimited = &HTTPError{fasthttp.StatusTooManyRequests, "too many requests with unknown API keys; slow down"}
 )
 
 // keyCache remembers verified keys for a short while so that a query does
@@ -178,14 +180,31 @@ type cachedKey struct {
 	fetched time.Time
 }
 
-// check returns the key's id if key may read site.
-func (c *keyCache) check(ctx context.Context, key, site string) (string, error) {
+func bearer(ctx *fasthttp.RequestCtx) string {
+	h := string(ctx.Request.Header.Peek("Authorization"))
+	if k, ok := strings.CutPrefix(h, "Bearer "); ok {
+		return strings.TrimSpace(k)
+	}
+	return ""
+}
+
+// Authorize is the API's Authorizer: the request's Bearer key.
+func (c *keyCache) Authorize(ctx context.Context, req *fasthttp.RequestCtx) (*Principal, error) {
+	k, err := c.check(ctx, bearer(req))
+	if err != nil {
+		return nil, err
+	}
+	return &Principal{ID: "key:" + k.ID, Sites: k.Sites, Denied: errWrongSite}, nil
+}
+
+// check returns the stored key, if key is a valid one.
+func (c *keyCache) check(ctx context.Context, key string) (*Key, error) {
 	if key == "" {
-		return "", errNoKey
+		return nil, errNoKey
 	}
 	id, ok := keyID(key)
 	if !ok {
-		return "", errBadKey
+		return nil, errBadKey
 	}
 	h := hashKey(key)
 	now := c.now()
@@ -194,13 +213,13 @@ func (c *keyCache) check(ctx context.Context, key, site string) (string, error) 
 	c.mu.Unlock()
 	if (!ok || now.Sub(ck.fetched) > c.ttl) && !c.lookups.AllowN(now, 1) {
 		if !ok || ck.key == nil {
-			return "", errLookupLimited
+			return nil, errLookupLimited
 		}
 		// A known key stays usable from its stale entry; see keyCache.
 	} else if !ok || now.Sub(ck.fetched) > c.ttl {
 		k, stored, err := loadKey(ctx, c.conn, c.db, id)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		if k != nil && subtle.ConstantTimeCompare([]byte(stored), []byte(h)) != 1 {
 			k = nil
@@ -214,10 +233,7 @@ func (c *keyCache) check(ctx context.Context, key, site string) (string, error) 
 		c.mu.Unlock()
 	}
 	if ck.key == nil || ck.key.Revoked {
-		return "", errBadKey
+		return nil, errBadKey
 	}
-	if site != "" && !slices.Contains(ck.key.Sites, site) {
-		return "", errWrongSite
-	}
-	return id, nil
+	return ck.key, nil
 }

@@ -19,6 +19,8 @@ import (
 	"github.com/valyala/fasthttp/fasthttputil"
 
 	"turf/internal/chtest"
+	"turf/query/plan"
+	"turf/query/rollup"
 	"turf/query/synth"
 )
 
@@ -324,7 +326,7 @@ type env struct {
 	conn   driver.Conn
 	db     string
 	engine *Engine
-	job    *Rollups
+	job    *rollup.Job
 }
 
 var testStart = time.Date(2024, 3, 28, 0, 0, 0, 0, time.UTC)
@@ -342,7 +344,7 @@ const (
 var lateDay = time.Date(2024, 3, 30, 0, 0, 0, 0, time.UTC)
 
 // late picks the events held back in modeMixed.
-func late(v synth.Visit) bool { return v.ID%4 == 0 && utcDay(v.Events[0].TS).Equal(lateDay) }
+func late(v synth.Visit) bool { return v.ID%4 == 0 && rollup.UTCDay(v.Events[0].TS).Equal(lateDay) }
 
 func newEnv(t *testing.T, mode string) *env {
 	t.Helper()
@@ -357,7 +359,7 @@ func newEnv(t *testing.T, mode string) *env {
 	if err := synth.Insert(ctx, db.Conn, db.Name, synth.Events(load)); err != nil {
 		t.Fatal(err)
 	}
-	job := NewRollups(db.Conn, db.Name, func() time.Time { return now }, t.Logf)
+	job := rollup.New(db.Conn, db.Name, func() time.Time { return now }, t.Logf)
 	switch mode {
 	case modeRollups:
 		n, err := job.Pass(ctx, time.Unix(0, 0))
@@ -378,7 +380,7 @@ func newEnv(t *testing.T, mode string) *env {
 		if err := synth.Insert(ctx, db.Conn, db.Name, synth.Events(slices.DeleteFunc(slices.Clone(visits), func(v synth.Visit) bool { return !late(v) }))); err != nil {
 			t.Fatal(err)
 		}
-		c, err := loadCoverage(ctx, db.Conn, db.Name, "example.com", testStart, testStart.AddDate(0, 0, 6))
+		c, err := rollup.Valid(ctx, db.Conn, db.Name, "example.com", testStart, testStart.AddDate(0, 0, 6))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -390,7 +392,7 @@ func newEnv(t *testing.T, mode string) *env {
 }
 
 // serveEnv serves the query API over the events in db.
-func serveEnv(t *testing.T, conn driver.Conn, dbName string, visits []synth.Visit, now time.Time, job *Rollups) *env {
+func serveEnv(t *testing.T, conn driver.Conn, dbName string, visits []synth.Visit, now time.Time, job *rollup.Job) *env {
 	t.Helper()
 	ctx := context.Background()
 	db := struct {
@@ -479,7 +481,7 @@ func metricNumber(t *testing.T, raw json.RawMessage) float64 {
 	if json.Unmarshal(raw, &f) == nil {
 		return f
 	}
-	var rev Revenue
+	var rev plan.Revenue
 	if err := json.Unmarshal(raw, &rev); err != nil {
 		t.Fatalf("metric %s: %v", raw, err)
 	}
@@ -507,7 +509,7 @@ func (e *env) check(name string, body map[string]any, q oq) {
 		if slices.Contains(metrics, "conversion_rate") {
 			q2 := q
 			q2.dims = slices.DeleteFunc(slices.Clone(q.dims), func(d string) bool { return d == "event:goal" })
-			q2.filters = withoutGoals(q.filters)
+			q2.filters = plan.WithoutGoals(q.filters)
 			conv = e.or.run(q2)
 		}
 		if len(q.dims) == 0 && len(exp) == 0 {
@@ -569,7 +571,7 @@ func TestOracle(t *testing.T) {
 			if mode != modeRaw {
 				// Every way of reading the rollups was taken, and some
 				// sums were found inexact and made again without.
-				for v, name := range map[via]string{viaVisits: "visits", viaVisitStats: "visit_stats", viaEventSums: "event_stats sums", viaEventStats: "event_stats states", viaHourStats: "hour_stats", viaPropSums: "event_props"} {
+				for v, name := range map[plan.Route]string{plan.Visits: "visits", plan.VisitStats: "visit_stats", plan.EventSums: "event_stats sums", plan.EventStates: "event_stats states", plan.HourStats: "hour_stats", plan.PropSums: "event_props"} {
 					if e.engine.routedBy[v].Load() == 0 {
 						t.Errorf("no query read %s", name)
 					}
@@ -604,7 +606,7 @@ var OracleConfig = synth.Config{Seed: 42, Sites: []string{"example.com", "other.
 // then again after the rollup job has built every finished day.
 func RunOracle(t *testing.T, conn driver.Conn, db string, visits []synth.Visit) {
 	now := time.Date(2024, 4, 2, 12, 0, 0, 0, time.UTC)
-	job := NewRollups(conn, db, func() time.Time { return now }, t.Logf)
+	job := rollup.New(conn, db, func() time.Time { return now }, t.Logf)
 	e := serveEnv(t, conn, db, visits, now, job)
 	t.Run(modeRaw, func(t *testing.T) {
 		e := *e
@@ -650,7 +652,7 @@ func oracleCases(e *env) {
 			oq{site: site, start: r.start, end: r.end})
 	}
 	full := ranges[0]
-	dims := append(append(append([]string{}, visitDims...), eventDims...), "event:props:plan", "event:props:url")
+	dims := append(append(append([]string{}, plan.VisitDims()...), plan.Page, plan.Hostname, plan.Name, plan.Goal), "event:props:plan", "event:props:url")
 	for _, d := range dims {
 		ms := allMetrics
 		if d != "event:goal" {
@@ -725,7 +727,7 @@ func oracleCases(e *env) {
 	for i, r := range wide {
 		e.check(fmt.Sprintf("rollup/aggregate/%d", i), map[string]any{"site_id": r.site, "metrics": visitMetrics, "date_range": r.dr},
 			oq{site: r.site, start: r.start, end: r.end})
-		for _, d := range append(slices.Clone(visitDims), statsDims...) {
+		for _, d := range append(plan.VisitDims(), plan.Page, plan.Hostname, plan.Name, plan.Goal) {
 			ms := append(slices.Clone(visitMetrics), "percentage")
 			if !strings.HasPrefix(d, "visit:") {
 				ms = []string{"visitors", "pageviews", "events", "percentage"}

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"turf/query/plan"
 )
 
 // Request is the body of POST /api/v2/query, in Plausible's Stats API v2
@@ -23,9 +25,9 @@ type Request struct {
 	Pagination json.RawMessage `json:"pagination"`
 }
 
-// Query is a validated request: every metric, dimension and operator is one
-// of the allowlisted names below, so the SQL builder only ever copies
-// identifiers from its own tables.
+// Query is a validated request: every metric, dimension and operator is
+// one of the vocabulary's (package plan), so the SQL builder only ever
+// copies identifiers from its own tables.
 type Query struct {
 	Site       string
 	Metrics    []string
@@ -40,15 +42,8 @@ type Query struct {
 	Offset     int
 }
 
-// Filter is one node of the filter tree: a leaf (Op is one of the
-// comparison operators) or a combination (and, or, not).
-type Filter struct {
-	Op            string
-	Dimension     string
-	Values        []string
-	CaseSensitive bool
-	Children      []Filter
-}
+// Filter is one node of the filter tree (plan.Filter).
+type Filter = plan.Filter
 
 // Order is one order_by entry.
 type Order struct {
@@ -71,36 +66,7 @@ func badf(format string, args ...any) error {
 	return &BadRequest{Msg: fmt.Sprintf(format, args...)}
 }
 
-var validMetrics = []string{
-	"visitors", "visits", "pageviews", "views_per_visit", "bounce_rate",
-	"visit_duration", "events", "percentage", "conversion_rate",
-	"total_revenue", "average_revenue",
-}
-
-// visitDims take the value of a visit's first event (exit_page: its last).
-var visitDims = []string{
-	"visit:entry_page", "visit:exit_page", "visit:source", "visit:referrer",
-	"visit:channel", "visit:utm_source", "visit:utm_medium", "visit:utm_campaign",
-	"visit:utm_content", "visit:utm_term", "visit:country", "visit:device",
-	"visit:browser", "visit:browser_version", "visit:os", "visit:os_version",
-}
-
-var eventDims = []string{"event:page", "event:hostname", "event:name", "event:goal"}
-
-var timeDims = []string{"time", "time:hour", "time:day", "time:week", "time:month"}
-
-const propsPrefix = "event:props:"
-
-var propKey = regexp.MustCompile(`^[^\x00-\x1f]{1,300}$`)
-
-func validDimension(d string) bool {
-	if k, ok := strings.CutPrefix(d, propsPrefix); ok {
-		return propKey.MatchString(k)
-	}
-	return slices.Contains(visitDims, d) || slices.Contains(eventDims, d) || slices.Contains(timeDims, d)
-}
-
-var leafOps = []string{"is", "is_not", "contains", "contains_not", "matches", "matches_not"}
+func validDimension(d string) bool { _, ok := plan.Dim(d); return ok }
 
 // MaxFilterDepth and MaxFilterValues bound the SQL a request can produce.
 const (
@@ -133,56 +99,17 @@ func (r *Request) Validate() (*Query, error) {
 	if err := json.Unmarshal(r.SiteID, &q.Site); err != nil || q.Site == "" {
 		return nil, badf("#/site_id: must be a non-empty string")
 	}
-	if len(r.Metrics) == 0 {
-		return nil, badf("#/metrics: is required")
-	}
-	if err := json.Unmarshal(r.Metrics, &q.Metrics); err != nil || len(q.Metrics) == 0 {
-		return nil, badf("#/metrics: must be a non-empty array of strings")
-	}
-	for i, m := range q.Metrics {
-		if !slices.Contains(validMetrics, m) {
-			return nil, badf("#/metrics/%d: unknown metric %q", i, m)
-		}
-		if slices.Contains(q.Metrics[:i], m) {
-			return nil, badf("#/metrics/%d: metric %q is listed twice", i, m)
-		}
+	if err := r.parseMetrics(q); err != nil {
+		return nil, err
 	}
 	if err := parseDateRange(r.DateRange, &q.DateRange); err != nil {
 		return nil, err
 	}
-	if len(r.Dimensions) > 0 {
-		if err := json.Unmarshal(r.Dimensions, &q.Dimensions); err != nil {
-			return nil, badf("#/dimensions: must be an array of strings")
-		}
+	if err := r.parseDimensions(q); err != nil {
+		return nil, err
 	}
-	nTime := 0
-	for i, d := range q.Dimensions {
-		if !validDimension(d) {
-			return nil, badf("#/dimensions/%d: invalid dimension %q", i, d)
-		}
-		if slices.Contains(q.Dimensions[:i], d) {
-			return nil, badf("#/dimensions/%d: dimension %q is listed twice", i, d)
-		}
-		if isTimeDim(d) {
-			nTime++
-		}
-	}
-	if nTime > 1 {
-		return nil, badf("#/dimensions: only one time dimension is allowed")
-	}
-	if len(r.Filters) > 0 {
-		var raw []json.RawMessage
-		if err := json.Unmarshal(r.Filters, &raw); err != nil {
-			return nil, badf("#/filters: must be an array of filters")
-		}
-		nodes := 0
-		for i, f := range raw {
-			ff, err := parseFilter(f, fmt.Sprintf("#/filters/%d", i), 1, &nodes)
-			if err != nil {
-				return nil, err
-			}
-			q.Filters = append(q.Filters, ff)
-		}
+	if err := r.parseFilters(q); err != nil {
+		return nil, err
 	}
 	if err := r.parseOrderBy(q); err != nil {
 		return nil, err
@@ -193,32 +120,78 @@ func (r *Request) Validate() (*Query, error) {
 	if err := r.parsePagination(q); err != nil {
 		return nil, err
 	}
-	if slices.Contains(q.Metrics, "conversion_rate") && !q.hasGoal() {
-		return nil, badf("#/metrics: metric `conversion_rate` can only be queried with event:goal filters or dimensions")
-	}
-	if slices.Contains(q.Metrics, "percentage") && slices.Contains(q.Dimensions, "event:goal") {
-		return nil, badf("#/metrics: metric `percentage` cannot be queried with the event:goal dimension")
+	for _, m := range q.Metrics {
+		if inv := plan.MustMetric(m).Invalid; inv != nil {
+			if msg := inv(q.Dimensions, q.Filters); msg != "" {
+				return nil, badf("#/metrics: %s", msg)
+			}
+		}
 	}
 	return q, nil
 }
 
-func isTimeDim(d string) bool { return d == "time" || strings.HasPrefix(d, "time:") }
-
-func (q *Query) hasGoal() bool {
-	if slices.Contains(q.Dimensions, "event:goal") {
-		return true
+func (r *Request) parseMetrics(q *Query) error {
+	if len(r.Metrics) == 0 {
+		return badf("#/metrics: is required")
 	}
-	var walk func(fs []Filter) bool
-	walk = func(fs []Filter) bool {
-		for _, f := range fs {
-			if f.Dimension == "event:goal" || walk(f.Children) {
-				return true
-			}
+	if err := json.Unmarshal(r.Metrics, &q.Metrics); err != nil || len(q.Metrics) == 0 {
+		return badf("#/metrics: must be a non-empty array of strings")
+	}
+	for i, m := range q.Metrics {
+		if _, ok := plan.MetricByName(m); !ok {
+			return badf("#/metrics/%d: unknown metric %q", i, m)
 		}
-		return false
+		if slices.Contains(q.Metrics[:i], m) {
+			return badf("#/metrics/%d: metric %q is listed twice", i, m)
+		}
 	}
-	return walk(q.Filters)
+	return nil
 }
+
+func (r *Request) parseDimensions(q *Query) error {
+	if len(r.Dimensions) > 0 {
+		if err := json.Unmarshal(r.Dimensions, &q.Dimensions); err != nil {
+			return badf("#/dimensions: must be an array of strings")
+		}
+	}
+	nTime := 0
+	for i, d := range q.Dimensions {
+		if !validDimension(d) {
+			return badf("#/dimensions/%d: invalid dimension %q", i, d)
+		}
+		if slices.Contains(q.Dimensions[:i], d) {
+			return badf("#/dimensions/%d: dimension %q is listed twice", i, d)
+		}
+		if isTimeDim(d) {
+			nTime++
+		}
+	}
+	if nTime > 1 {
+		return badf("#/dimensions: only one time dimension is allowed")
+	}
+	return nil
+}
+
+func (r *Request) parseFilters(q *Query) error {
+	if len(r.Filters) == 0 {
+		return nil
+	}
+	var raw []json.RawMessage
+	if err := json.Unmarshal(r.Filters, &raw); err != nil {
+		return badf("#/filters: must be an array of filters")
+	}
+	nodes := 0
+	for i, f := range raw {
+		ff, err := parseFilter(f, fmt.Sprintf("#/filters/%d", i), 1, &nodes)
+		if err != nil {
+			return err
+		}
+		q.Filters = append(q.Filters, ff)
+	}
+	return nil
+}
+
+func isTimeDim(d string) bool { return plan.IsTime(d) }
 
 func parseDateRange(raw json.RawMessage, out *DateRangeSpec) error {
 	if len(raw) == 0 {
@@ -281,7 +254,12 @@ func parseFilter(raw json.RawMessage, path string, depth int, nodes *int) (Filte
 		}
 		return Filter{Op: op, Children: []Filter{c}}, nil
 	}
-	if !slices.Contains(leafOps, op) {
+	return parseLeaf(op, parts, path)
+}
+
+// parseLeaf parses [op, dimension, values(, modifiers)].
+func parseLeaf(op string, parts []json.RawMessage, path string) (Filter, error) {
+	if !slices.Contains(plan.LeafOps, op) {
 		return Filter{}, badf("%s/0: unknown filter operator %q", path, op)
 	}
 	if len(parts) < 3 || len(parts) > 4 {
@@ -291,7 +269,7 @@ func parseFilter(raw json.RawMessage, path string, depth int, nodes *int) (Filte
 	if err := json.Unmarshal(parts[1], &f.Dimension); err != nil {
 		return Filter{}, badf("%s/1: dimension must be a string", path)
 	}
-	if !validDimension(f.Dimension) || isTimeDim(f.Dimension) {
+	if x, ok := plan.Dim(f.Dimension); !ok || !x.Filter {
 		return Filter{}, badf("%s/1: invalid filter dimension %q", path, f.Dimension)
 	}
 	if err := json.Unmarshal(parts[2], &f.Values); err != nil || len(f.Values) == 0 {

@@ -99,11 +99,19 @@ func (p Policy) expired(t Table, now time.Time) string {
 }
 
 // ttl is the table TTL expression equivalent to expired, for servers that
-// have TTL (19.6+).
+// have TTL (19.6+). Like expired it keeps whole UTC days: a row of day d
+// expires when day d + period + 1 begins, which is when the delete job's
+// cutoff (midnight, minus the period) passes it. (ts + period would expire
+// rows during the cutoff's day, hours before the job would, as the 26.x test
+// found.) At a month's end the server clamps (Mar 31 - 1 month is Feb 28)
+// where Cutoff normalises (Mar 3), so there the two differ by up to 3 days.
 func (p Policy) ttl(t Table, now time.Time) string {
-	col := quoteIdent(t.TimeColumn)
+	col := "toDate(" + quoteIdent(t.TimeColumn) + ", 'UTC')"
+	if !strings.HasPrefix(t.TimeType, "DateTime") {
+		col = quoteIdent(t.TimeColumn) // a Date is a UTC day already
+	}
 	add := func(per Period) string {
-		return col + " + toIntervalMonth(" + fmt.Sprint(per.Months) + ") + toIntervalDay(" + fmt.Sprint(per.Days) + ")"
+		return col + " + toIntervalMonth(" + fmt.Sprint(per.Months) + ") + toIntervalDay(" + fmt.Sprint(per.Days+1) + ")"
 	}
 	names := p.siteNames()
 	if len(names) == 0 {

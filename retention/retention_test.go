@@ -94,7 +94,7 @@ func TestPolicy(t *testing.T) {
 	if got := (Policy{}).expired(day, now); got != "`day` < toDate('2025-02-15')" {
 		t.Errorf("expired on a Date column = %s", got)
 	}
-	if got := p.ttl(ev, now); got != "multiIf(site = 'long.example', `ts` + toIntervalMonth(25) + toIntervalDay(0), `ts` + toIntervalMonth(13) + toIntervalDay(0))" {
+	if got := p.ttl(ev, now); got != "multiIf(site = 'long.example', toDate(`ts`, 'UTC') + toIntervalMonth(25) + toIntervalDay(1), toDate(`ts`, 'UTC') + toIntervalMonth(13) + toIntervalDay(1))" {
 		t.Errorf("ttl = %s", got)
 	}
 }
@@ -103,7 +103,11 @@ func TestPolicy(t *testing.T) {
 // aggregate table partitioned by a Date, and a table with no time column.
 func fixture(t *testing.T) *chtest.DB {
 	t.Helper()
-	db := chtest.New(t)
+	return fill(t, chtest.New(t))
+}
+
+func fill(t *testing.T, db *chtest.DB) *chtest.DB {
+	t.Helper()
 	ctx := context.Background()
 	for _, q := range []string{
 		"CREATE TABLE " + db.Name + ".daily_pages (site String, day Date, pathname String, visitors UInt64) ENGINE = MergeTree PARTITION BY toYYYYMM(day) ORDER BY (site, day)",
@@ -269,6 +273,85 @@ func TestEnforce(t *testing.T) {
 	}
 	if len(logs) == 0 {
 		t.Error("removal not logged")
+	}
+}
+
+// On a server with table TTL (19.6+, here ClickHouse 26.x) the enforcer
+// sets a TTL on every data table and drops whole expired partitions; the
+// remaining expired rows go when parts merge. After OPTIMIZE ... FINAL the
+// same rows are gone as with the delete job on 18.16 (TestEnforce), and the
+// rest stay. The server's clock decides what a TTL expires, so this test
+// runs on the real clock and works out what should stay from the cutoffs.
+func TestEnforceByTTL(t *testing.T) {
+	db := fill(t, chtest.NewModern(t))
+	ctx := context.Background()
+	policy := Policy{Sites: map[string]Period{"b.example": {Months: 25}}, Aggregates: Period{Months: 37}}
+	e := New(db.Conn, db.Name, Config{Policy: policy}, time.Now, t.Logf)
+	pl, err := e.Plan(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !pl.UseTTL {
+		t.Fatal("a modern server is not taken to have table TTL")
+	}
+	changes := 0
+	for _, tp := range pl.Tables {
+		if tp.Skipped == "" && tp.TTLChange {
+			changes++
+		}
+	}
+	if changes == 0 {
+		t.Fatal("no table gets a TTL")
+	}
+	if err := e.Apply(ctx, pl); err != nil {
+		t.Fatal(err)
+	}
+	var create string
+	if err := db.Conn.QueryRow(ctx, "SELECT create_table_query FROM system.tables WHERE database = ? AND name = 'events'", db.Name).Scan(&create); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(create, "TTL") {
+		t.Fatalf("events has no TTL after Apply: %s", create)
+	}
+	for _, table := range []string{"events", "daily_pages"} {
+		if err := db.Conn.Exec(ctx, "OPTIMIZE TABLE "+db.Name+"."+table+" FINAL"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The fixture's events (see fill) that are younger than their site's cutoff.
+	now := time.Now()
+	want := map[string]uint64{}
+	for m := 0; m < 27; m++ {
+		for _, d := range []int{1, 20} {
+			ts := time.Date(2024, time.January+time.Month(m), d, 10, 0, 0, 0, time.UTC)
+			for _, s := range []string{"a.example", "b.example"} {
+				if !ts.Before(policy.For(s, false, now).Cutoff(now)) {
+					want[s]++
+				}
+			}
+		}
+	}
+	if want["a.example"] == want["b.example"] {
+		t.Fatalf("BUG: the fixture does not tell the sites' periods apart today: %v", want)
+	}
+	for s, n := range want {
+		if got := db.Count(t, "SELECT count() FROM "+db.Name+".events WHERE site = ?", s); got != n {
+			t.Errorf("%s: %d events left, want %d (rows before %s gone, the rest kept)", s, got, n, policy.For(s, false, now).Cutoff(now).Format(time.DateOnly))
+		}
+	}
+	// Aggregates are kept 37 months: none of the fixture's is that old yet.
+	if n := db.Count(t, "SELECT count() FROM "+db.Name+".daily_pages"); n != 27*2*2 {
+		t.Errorf("%d daily_pages rows left, want all %d", n, 27*2*2)
+	}
+	// A second run changes nothing: the TTLs are in place.
+	pl, err = e.Plan(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tp := range pl.Tables {
+		if tp.Rows() != 0 || tp.TTLChange {
+			t.Errorf("second run on %s: %d rows, TTL change %v", tp.Table.Name, tp.Rows(), tp.TTLChange)
+		}
 	}
 }
 

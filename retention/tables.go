@@ -42,10 +42,10 @@ type Table struct {
 // otherwise: a forgotten entry here costs a setting, a forgotten data table
 // would cost the visitors' privacy.
 var configTables = map[string]bool{
-	"api_keys":           true,
-	"dashboard_users":    true,
-	"dashboard_sessions": true,
-	"dashboard_shares":   true,
+	schema.APIKeys:  true,
+	schema.Users:    true,
+	schema.Sessions: true,
+	schema.Shares:   true,
 }
 
 // Column is a column's name and ClickHouse type.

@@ -1,5 +1,5 @@
 -- Pre-aggregated copies of finished UTC days, built from the raw events by the
--- query side's rollup job (query/rollup.go). The events table stays the source
+-- query side's rollup job (query/rollup). The events table stays the source
 -- of truth: every build is tagged with a random build id, and a day is only
 -- read from here while its marker in rollup_days names that build and records
 -- the same event count the events table still holds for the day. Late events

@@ -23,21 +23,6 @@ import (
 //go:embed *.up.sql
 var migrationFiles embed.FS
 
-// Table names, for code that builds queries.
-const (
-	Events     = "events"
-	Salts      = "salts"
-	Migrations = "schema_migrations"
-)
-
-// Rollups are the tables the query side's rollup job rebuilds from events
-// (0004_rollups). visits and event_stats hold the day's visitor ids (one per
-// visit, or inside uniq states), and visit_stats, hour_stats and
-// event_props counts of a single day's visitors, so they are not aggregates in the privacy
-// sense: they expire with the raw events, and an export leaves them out
-// because they are copies of what the events export already holds.
-var Rollups = map[string]bool{"visits": true, "visit_stats": true, "hour_stats": true, "event_stats": true, "event_props": true, "rollup_days": true}
-
 // Options says where the schema lives.
 type Options struct {
 	DB string
@@ -282,8 +267,17 @@ func Open(dsn string) (driver.Conn, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("cannot connect to ClickHouse: %w", err)
 	}
+	if Wrap != nil {
+		conn = Wrap(conn, opts.Addr, db)
+	}
 	return conn, db, nil
 }
+
+// Wrap, when set, wraps every connection Open returns; addrs are the
+// servers it talks to and db the DSN's database. Only tests set it
+// (internal/chtest replays every statement on a modern ClickHouse through
+// it), before their first Open; production code never does.
+var Wrap func(conn driver.Conn, addrs []string, db string) driver.Conn
 
 // Features are the optional server capabilities turf uses when present.
 type Features struct {

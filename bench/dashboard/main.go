@@ -33,6 +33,7 @@ import (
 	"turf/internal/chserver"
 	"turf/query"
 	"turf/query/dashboard"
+	"turf/query/rollup"
 	"turf/query/synth"
 	"turf/schema"
 )
@@ -86,7 +87,7 @@ func run(addr, dataDir string, events, runs int, serve, probe bool, listen strin
 	// What turf serve's rollup job does every few minutes: copy the finished
 	// days into the tables the dashboard's queries read; today stays raw.
 	t0 := time.Now()
-	built, err := query.NewRollups(conn, db, time.Now, log.Printf).Pass(ctx, time.Unix(0, 0))
+	built, err := rollup.New(conn, db, time.Now, log.Printf).Pass(ctx, time.Unix(0, 0))
 	if err != nil {
 		return err
 	}
@@ -138,7 +139,7 @@ func run(addr, dataDir string, events, runs int, serve, probe bool, listen strin
 // database already holds them.
 func fill(ctx context.Context, conn driver.Conn, db string, events int, now time.Time) (uint64, error) {
 	var have uint64
-	if err := conn.QueryRow(ctx, "SELECT count() FROM `"+db+"`.events").Scan(&have); err != nil {
+	if err := conn.QueryRow(ctx, "SELECT count() FROM "+schema.Table(db, schema.Events)).Scan(&have); err != nil {
 		return 0, err
 	}
 	if have > 0 && math.Abs(float64(have)-float64(events))/float64(events) < 0.1 {
@@ -146,7 +147,7 @@ func fill(ctx context.Context, conn driver.Conn, db string, events int, now time
 		return have, nil
 	}
 	if have > 0 {
-		if err := conn.Exec(ctx, "TRUNCATE TABLE `"+db+"`.events"); err != nil {
+		if err := conn.Exec(ctx, "TRUNCATE TABLE "+schema.Table(db, schema.Events)); err != nil {
 			return 0, err
 		}
 	}

@@ -26,8 +26,8 @@ import (
 
 	"github.com/oschwald/maxminddb-golang/v2"
 
-	"turf/collector/clientip"
 	"turf/collector/geo"
+	"turf/internal/clientip"
 )
 
 func main() {

@@ -133,7 +133,7 @@ func landed(dsn, site string, want int64) {
 	for stable < 3 {
 		time.Sleep(time.Second)
 		var n uint64
-		if err := conn.QueryRow(context.Background(), "SELECT count() FROM "+db+".events WHERE site = ? AND utm_source = 'load'", site).Scan(&n); err != nil {
+		if err := conn.QueryRow(context.Background(), "SELECT count() FROM "+schema.Table(db, schema.Events)+" WHERE site = ? AND utm_source = 'load'", site).Scan(&n); err != nil {
 			fail("count rows: %v", err)
 		}
 		if n == last {

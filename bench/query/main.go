@@ -20,6 +20,7 @@ import (
 
 	"turf/internal/chserver"
 	"turf/query"
+	"turf/query/rollup"
 	"turf/schema"
 )
 
@@ -76,7 +77,7 @@ func main() {
 		}
 		// The rollup job over every finished day (all but "today").
 		t0 = time.Now()
-		built, err := query.NewRollups(conn, db, now, log.Printf).Pass(ctx, time.Unix(0, 0))
+		built, err := rollup.New(conn, db, now, log.Printf).Pass(ctx, time.Unix(0, 0))
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -148,7 +149,7 @@ func load(ctx context.Context, conn interface {
 	const chunk = 2_000_000
 	for off := 0; off < n; off += chunk {
 		m := min(chunk, n-off)
-		q := fmt.Sprintf(`INSERT INTO %s.events (site, ts, name, visitor_id, hostname, pathname, source, channel, country, device, browser, os, props_keys, props_values, interactive)
+		q := fmt.Sprintf(`INSERT INTO %s (site, ts, name, visitor_id, hostname, pathname, source, channel, country, device, browser, os, props_keys, props_values, interactive)
 SELECT 'example.com', toDateTime(%d + intDiv(v * %d, %d) + (n %% 4) * 90) AS ts,
   if(n %% 4 = 3 AND v %% 5 = 0, 'Signup', 'pageview'),
   cityHash64(v %% 5000, toDate(ts)), 'example.com',
@@ -159,10 +160,10 @@ SELECT 'example.com', toDateTime(%d + intDiv(v * %d, %d) + (n %% 4) * 90) AS ts,
   ['Desktop','Mobile','Tablet'][v %% 3 + 1], 'Firefox', 'Linux',
   if(n %% 4 = 3 AND v %% 5 = 0, ['plan'], emptyArrayString()), if(n %% 4 = 3 AND v %% 5 = 0, ['pro'], emptyArrayString()), 1
 FROM (SELECT number + %d AS n, intDiv(number + %d, 4) AS v FROM system.numbers LIMIT %d)`,
-			"`"+db+"`", start, span, visits, off, off, m)
+			schema.Table(db, schema.Events), start, span, visits, off, off, m)
 		if err := conn.Exec(ctx, q); err != nil {
 			return fmt.Errorf("cannot load events: %w", err)
 		}
 	}
-	return conn.Exec(ctx, "OPTIMIZE TABLE `"+db+"`.events FINAL")
+	return conn.Exec(ctx, "OPTIMIZE TABLE "+schema.Table(db, schema.Events)+" FINAL")
 }

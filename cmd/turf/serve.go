@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"turf/collector"
-	"turf/collector/clientip"
 	"turf/collector/sink"
 	"turf/internal/app"
+	"turf/internal/clientip"
 	"turf/query"
 	"turf/retention"
 )

@@ -40,13 +40,7 @@ type Event struct {
 	Interactive     bool
 }
 
-// columns is the explicit column list of the insert (18.16 needs one), in
-// the order batchColumns.values lists them.
-const columns = "site, ts, name, visitor_id, hostname, pathname, referrer_host, referrer_path, source, channel, " +
-	"utm_source, utm_medium, utm_campaign, utm_content, utm_term, country, browser, browser_version, os, os_version, " +
-	"device, ip_prefix, props_keys, props_values, revenue_micros, revenue_currency, interactive, batch_id"
-
-// batchColumns holds a batch column by column, in the order of columns:
+// batchColumns holds a batch column by column, in the order of schema.EventColumns:
 // the insert then appends one slice per column instead of boxing 28 values
 // per row, which was most of what the sink allocated.
 type batchColumns struct {
@@ -116,7 +110,7 @@ func (c *batchColumns) add(e *Event, batchID string) {
 	c.interactive = append(c.interactive, interactive)
 }
 
-// values lists the columns in the order of columns.
+// values lists the columns in the order of schema.EventColumns.
 func (c *batchColumns) values() []any {
 	s := c.strs
 	return []any{s[cSite], c.ts, s[cName], c.visitorID, s[cHostname], s[cPathname], s[cReferrerHost], s[cReferrerPath],

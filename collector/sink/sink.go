@@ -27,6 +27,8 @@
 package sink
 
 import (
+	"turf/schema"
+
 	"context"
 	"errors"
 	"fmt"
@@ -62,7 +64,8 @@ var ErrFull = errors.New("event spool is full")
 // Sink batches events into the events table.
 type Sink struct {
 	conn     driver.Conn
-	table    string
+	table    string // the events table's full name
+	db       string
 	cfg      Config
 	logf     func(string, ...any)
 	spool    *spool.Spool
@@ -135,7 +138,7 @@ func New(conn driver.Conn, db string, cfg Config, set *metrics.Set, logf func(st
 		return nil, fmt.Errorf("cannot open the spool: %w", err)
 	}
 	s := &Sink{
-		conn: conn, table: db + ".events", cfg: cfg, logf: logf, spool: sp, idPrefix: sp.ID() + "-",
+		conn: conn, table: schema.Table(db, schema.Events), db: db, cfg: cfg, logf: logf, spool: sp, idPrefix: sp.ID() + "-",
 		stop:          make(chan context.Context, 1),
 		flushRq:       make(chan flushReq),
 		done:          make(chan error, 1),
@@ -403,7 +406,7 @@ func queryID(batchID string) string { return "turf-insert-" + batchID }
 // see it in system.processes while the server still works on it.
 func (s *Sink) insert(ctx context.Context, run []item, id string) error {
 	ctx = clickhouse.Context(ctx, clickhouse.WithQueryID(queryID(id)))
-	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.table+" ("+columns+")")
+	b, err := s.conn.PrepareBatch(ctx, schema.EventInsert(s.db))
 	if err != nil {
 		return err
 	}

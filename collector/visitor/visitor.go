@@ -5,6 +5,8 @@
 package visitor
 
 import (
+	"turf/schema"
+
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -70,7 +72,7 @@ type Store struct {
 // inject one); grace is how long after its day a salt is kept, for clock skew
 // between instances.
 func NewStore(conn driver.Conn, db string, now func() time.Time, grace time.Duration, logf func(string, ...any)) *Store {
-	return &Store{conn: conn, table: db + ".salts", now: now, grace: grace, logf: logf,
+	return &Store{conn: conn, table: schema.Table(db, schema.Salts), now: now, grace: grace, logf: logf,
 		salts: map[time.Time]*Salt{}, unsaved: map[time.Time]bool{}}
 }
 

@@ -20,6 +20,7 @@ import (
 	"turf/collector/visitor"
 	"turf/query"
 	"turf/query/dashboard"
+	"turf/query/rollup"
 	"turf/retention"
 )
 
@@ -90,6 +91,7 @@ func Start(ctx context.Context, cfg Config, conn driver.Conn, db string) (*App, 
 		a.geo.Close()
 		return nil, err
 	}
+	api.Engine().RegisterMetrics(a.Metrics)
 	if cfg.Dashboard.Logf == nil {
 		cfg.Dashboard.Logf = cfg.Logf
 	}
@@ -115,8 +117,8 @@ func Start(ctx context.Context, cfg Config, conn driver.Conn, db string) (*App, 
 	go salts.Run(bg, time.Minute)
 	go retention.New(conn, db, cfg.Retention, time.Now, cfg.Logf).Run(bg)
 	// Copies finished days into the visits and event_stats tables that the
-	// dashboard's queries read (see query/rollup.go); safe on every instance.
-	go query.NewRollups(conn, db, time.Now, cfg.Logf).Run(bg, 5*time.Minute)
+	// dashboard's queries read (see query/rollup); safe on every instance.
+	go rollup.New(conn, db, time.Now, cfg.Logf).Run(bg, 5*time.Minute)
 
 	rt := &router{collector: col, query: api, dashboard: dash, metrics: a.Metrics, conn: conn, sinkHealth: a.sink.Health}
 	a.srv = HTTPServer(rt.handle, fasthttpLogger(cfg.Logf))

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"sync"
 
-	"turf/collector/clientip"
+	"turf/internal/clientip"
 )
 
 // Logger is the one way turf writes log lines: turf's own, fasthttp's (it

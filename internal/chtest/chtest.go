@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -36,6 +37,12 @@ var (
 // it from TestMain: func TestMain(m *testing.M) { chtest.Main(m) }.
 func Main(m *testing.M) {
 	code := m.Run()
+	if err := writeModernReport(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		if code == 0 {
+			code = 1
+		}
+	}
 	Shutdown()
 	os.Exit(code)
 }
@@ -70,9 +77,17 @@ func Server(t testing.TB) string {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		defer cancel()
-		srv, initErr = chserver.Start(ctx, tmpDir)
+		// The HTTP port is for the modern leg only: it reads 18.16's answers
+		// as text (turf itself speaks the native protocol).
+		httpPort, err := chserver.FreePort()
+		if err != nil {
+			initErr = err
+			return
+		}
+		srv, initErr = chserver.StartWithConfig(ctx, tmpDir, chserver.Config{ExtraXML: fmt.Sprintf("  <http_port>%d</http_port>\n", httpPort)})
 		if initErr == nil {
 			addr = srv.Addr()
+			startModern(addr, fmt.Sprintf("http://127.0.0.1:%d/", httpPort), filepath.Join(tmpDir, "chdb"))
 		}
 	})
 	if initErr != nil {
@@ -103,6 +118,7 @@ type DB struct {
 func New(t testing.TB) *DB {
 	t.Helper()
 	a := Server(t)
+	requireModern(t)
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	name := "t_" + hex.EncodeToString(b[:])
@@ -116,6 +132,8 @@ func New(t testing.TB) *DB {
 	if err := schema.Migrate(ctx, conn, schema.Options{DB: db}, func(string, ...any) {}); err != nil {
 		t.Fatalf("migrate %s: %v", db, err)
 	}
+	// Registered before the drop, so it runs after it: the drop is mirrored too.
+	t.Cleanup(func() { checkModern(t, db) })
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

@@ -604,7 +604,7 @@ func (h *harness) count(ctx context.Context) error {
 		return err
 	}
 	defer conn.Close()
-	rows, err := conn.Query(ctx, "SELECT toInt64(substring(pathname, 4)) AS n, count() FROM "+db+".events GROUP BY n")
+	rows, err := conn.Query(ctx, "SELECT toInt64(substring(pathname, 4)) AS n, count() FROM "+schema.Table(db, schema.Events)+" GROUP BY n")
 	if err != nil {
 		return fmt.Errorf("cannot count the stored events: %w", err)
 	}

@@ -46,6 +46,7 @@ func TestNoFullIPAtRest(t *testing.T) {
 		t.Skip("builds and runs the turf binary")
 	}
 	db := chtest.New(t)
+	db.WrittenElsewhere() // the turf binary below writes the events
 	bin := buildTurf(t)
 	dataDir := t.TempDir()
 	logPath := filepath.Join(t.TempDir(), "turf.log")

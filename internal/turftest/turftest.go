@@ -4,6 +4,8 @@
 package turftest
 
 import (
+	"turf/schema"
+
 	"context"
 	"fmt"
 	"net/netip"
@@ -117,7 +119,7 @@ func (s *Server) Events(t testing.TB, where string, args ...any) []map[string]st
 		}
 		sel += "toString(" + c + ")"
 	}
-	q := fmt.Sprintf("SELECT %s FROM %s.events WHERE %s ORDER BY ts, pathname, name", sel, s.DB, where)
+	q := fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY ts, pathname, name", sel, schema.Table(s.DB, schema.Events), where)
 	rows, err := s.Conn.Query(context.Background(), q, args...)
 	if err != nil {
 		t.Fatalf("%s: %v", q, err)

@@ -14,9 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
-	"golang.org/x/time/rate"
 
-	"turf/collector/clientip"
+	"turf/internal/clientip"
 )
 
 // principal is who is asking: a logged-in user or a share link.
@@ -36,14 +35,6 @@ func (p principal) key() string {
 
 func (p principal) may(site string) bool { return slices.Contains(p.sites, site) }
 
-var (
-	errNoSession = errors.New("not logged in or the session has expired")
-	errBadShare  = errors.New("this share link does not exist or was revoked")
-	errCSRF      = errors.New("missing or wrong X-Turf-CSRF header")
-	errSite      = errors.New("no access to this site")
-	errLimited   = errors.New("too many requests; slow down")
-)
-
 // csrfToken is derived from the session secret, so it needs no storage:
 // only a page that was given it (or that holds the cookie's value, which
 // HttpOnly keeps from scripts) can send it.
@@ -60,12 +51,22 @@ func sameToken(a, b string) bool {
 // authCache remembers checked sessions and share links for a short while,
 // so that the dozen API calls of one dashboard load cost no ClickHouse round
 // trip for authentication. A revocation elsewhere takes effect within ttl;
-// one made through this process at once.
+// one made through this process at once. Entries are keyed by the token's
+// kind and hash (cacheKey), so that a token checked as one kind is never
+// taken for another.
 type authCache struct {
 	ttl time.Duration
 	mu  sync.Mutex
-	m   map[string]cachedAuth // by token hash
+	m   map[string]cachedAuth // by cacheKey
 }
+
+// Token kinds, the prefix of their cache keys.
+const (
+	kindSession = "session"
+	kindShare   = "share"
+)
+
+func cacheKey(kind, hash string) string { return kind + ":" + hash }
 
 type cachedAuth struct {
 	p       *principal // nil: invalid
@@ -115,8 +116,9 @@ func (d *Dashboard) session(ctx context.Context, token string) (*principal, erro
 		return nil, errNoSession
 	}
 	h := hashToken(token)
+	ck := cacheKey(kindSession, h)
 	now := d.cfg.Now()
-	if a, ok := d.auth.get(h, now); ok {
+	if a, ok := d.auth.get(ck, now); ok {
 		if a.p == nil {
 			return nil, errNoSession
 		}
@@ -138,7 +140,7 @@ func (d *Dashboard) session(ctx context.Context, token string) (*principal, erro
 			expires = s.expires
 		}
 	}
-	d.auth.put(h, cachedAuth{p: p, expires: expires, fetched: now})
+	d.auth.put(ck, cachedAuth{p: p, expires: expires, fetched: now})
 	if p == nil {
 		return nil, errNoSession
 	}
@@ -152,8 +154,9 @@ func (d *Dashboard) share(ctx context.Context, token string) (*principal, error)
 		return nil, errBadShare
 	}
 	h := hashToken(token)
+	ck := cacheKey(kindShare, h)
 	now := d.cfg.Now()
-	if a, ok := d.auth.get(h, now); ok {
+	if a, ok := d.auth.get(ck, now); ok {
 		if a.p == nil {
 			return nil, errBadShare
 		}
@@ -167,7 +170,7 @@ func (d *Dashboard) share(ctx context.Context, token string) (*principal, error)
 	if s != nil && !s.Revoked && subtle.ConstantTimeCompare([]byte(s.hash), []byte(h)) == 1 && slices.Contains(d.cfg.Sites, s.Site) {
 		p = &principal{share: s.ID, sites: []string{s.Site}}
 	}
-	d.auth.put(h, cachedAuth{p: p, fetched: now})
+	d.auth.put(ck, cachedAuth{p: p, fetched: now})
 	if p == nil {
 		return nil, errBadShare
 	}
@@ -237,46 +240,9 @@ func (d *Dashboard) logout(ctx context.Context, token string) error {
 	if err != nil || s == nil {
 		return err
 	}
-	d.auth.drop(h)
+	d.auth.drop(cacheKey(kindSession, h))
 	s.revoked = true
 	return writeSession(ctx, d.conn, d.db, h, *s)
-}
-
-// limiters hands out one token bucket per key (client address, user name,
-// principal), forgetting them all when there are too many: the map stays
-// bounded and a forgotten key only gets a fresh bucket.
-type limiters struct {
-	r     rate.Limit
-	burst int
-	mu    sync.Mutex
-	m     map[string]*rate.Limiter
-}
-
-func newLimiters(r rate.Limit, burst int) *limiters {
-	return &limiters{r: r, burst: burst, m: map[string]*rate.Limiter{}}
-}
-
-func (l *limiters) allow(key string, now time.Time) bool {
-	return l.get(key).AllowN(now, 1)
-}
-
-// has reports whether key's bucket holds a token, without taking it.
-func (l *limiters) has(key string, now time.Time) bool {
-	return l.get(key).TokensAt(now) >= 1
-}
-
-func (l *limiters) get(key string) *rate.Limiter {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	lim, ok := l.m[key]
-	if !ok {
-		if len(l.m) > 50000 {
-			clear(l.m)
-		}
-		lim = rate.NewLimiter(l.r, l.burst)
-		l.m[key] = lim
-	}
-	return lim
 }
 
 // Log-in throttling, and why it cannot lock a user out from afar.

@@ -5,18 +5,16 @@
 // The page gets every number from the public Stats API (POST /api/v2/query),
 // so whatever it shows an analyst can fetch too. The API itself takes Bearer
 // keys; the dashboard answers the same paths for callers that bring a
-// session cookie or a share token instead (see Handle), running the very
-// same parser and engine, so no hook in package query is needed.
+// session cookie or a share token instead (see Handle), through the very
+// same pipeline (query.Pipeline: one parser, engine, rate limiter and error
+// mapper), with the Dashboard as its Authorizer.
 package dashboard
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"log"
 	"net/netip"
-	"strconv"
 	"strings"
 	"time"
 
@@ -24,16 +22,13 @@ import (
 	"github.com/valyala/fasthttp"
 	"golang.org/x/time/rate"
 
-	"turf/collector/clientip"
+	"turf/internal/clientip"
 	"turf/query"
 )
 
 // Engine is what the dashboard needs of the query side; *query.Engine
 // (query.API.Engine()) is one.
-type Engine interface {
-	Run(ctx context.Context, q *query.Query) (*query.Response, error)
-	Realtime(ctx context.Context, site string) (int64, error)
-}
+type Engine = query.Runner
 
 // Config configures the dashboard.
 type Config struct {
@@ -81,19 +76,18 @@ type Config struct {
 
 // Dashboard serves the dashboard's paths.
 type Dashboard struct {
-	cfg     Config
-	conn    driver.Conn
-	db      string
-	engine  Engine
-	auth    *authCache
-	ips     *clientip.Resolver
-	byNet   *limiters // log-in attempts per client prefix
-	byUser  *limiters // failed log-ins per user from unknown prefixes
-	known   knownPrefixes
-	bcrypt  chan struct{} // one token per password check running
-	queries *limiters
-	running chan struct{} // one token per query running in ClickHouse
-	assets  map[string]*asset
+	cfg    Config
+	conn   driver.Conn
+	db     string
+	engine Engine
+	auth   *authCache
+	ips    *clientip.Resolver
+	byNet  *query.Limiter // log-in attempts per client prefix
+	byUser *query.Limiter // failed log-ins per user from unknown prefixes
+	known  knownPrefixes
+	bcrypt chan struct{} // one token per password check running
+	api    *query.Pipeline
+	assets map[string]*asset
 }
 
 // New checks cfg and returns the dashboard over database db.
@@ -141,25 +135,35 @@ func New(cfg Config, conn driver.Conn, db string, engine Engine) (*Dashboard, er
 	if err != nil {
 		return nil, err
 	}
-	return &Dashboard{
+	d := &Dashboard{
 		cfg: cfg, conn: conn, db: db, engine: engine,
-		auth:    &authCache{ttl: cfg.AuthCacheTTL, m: map[string]cachedAuth{}},
-		ips:     clientip.NewResolver(cfg.TrustedProxies),
-		byNet:   newLimiters(rate.Limit(cfg.LoginRate/60), cfg.LoginBurst),
-		bcrypt:  make(chan struct{}, cfg.MaxConcurrentLogins),
-		byUser:  newLimiters(rate.Limit(cfg.LoginRate/60), cfg.LoginBurst),
-		queries: newLimiters(rate.Limit(cfg.QueryRate), cfg.QueryBurst),
-		running: make(chan struct{}, cfg.MaxConcurrentQueries),
-		assets:  assets,
-	}, nil
+		auth:   &authCache{ttl: cfg.AuthCacheTTL, m: map[string]cachedAuth{}},
+		ips:    clientip.NewResolver(cfg.TrustedProxies),
+		byNet:  query.NewLimiter(rate.Limit(cfg.LoginRate/60), cfg.LoginBurst),
+		byUser: query.NewLimiter(rate.Limit(cfg.LoginRate/60), cfg.LoginBurst),
+		bcrypt: make(chan struct{}, cfg.MaxConcurrentLogins),
+		assets: assets,
+	}
+	d.api = query.NewPipeline(query.PipelineConfig{RateLimit: cfg.QueryRate, Burst: cfg.QueryBurst, QueryTimeout: cfg.QueryTimeout,
+		MaxConcurrent: cfg.MaxConcurrentQueries, Now: cfg.Now, Logf: cfg.Logf}, engine, d)
+	return d, nil
 }
 
 const (
 	cookieName   = "turf_session"
 	csrfHeader   = "X-Turf-CSRF"
 	shareHeader  = "X-Turf-Share"
-	queryPath    = "/api/v2/query"
-	realtimePath = "/api/v1/stats/realtime/visitors"
+	queryPath    = query.QueryPath
+	realtimePath = query.RealtimePath
+)
+
+// The errors of the dashboard's door, with the status codes the pipeline
+// answers them with.
+var (
+	errNoSession = &query.HTTPError{Status: fasthttp.StatusUnauthorized, Msg: "not logged in or the session has expired"}
+	errBadShare  = &query.HTTPError{Status: fasthttp.StatusUnauthorized, Msg: "this share link does not exist or was revoked"}
+	errCSRF      = &query.HTTPError{Status: fasthttp.StatusForbidden, Msg: "missing or wrong X-Turf-CSRF header"}
+	errSite      = &query.HTTPError{Status: fasthttp.StatusForbidden, Msg: "no access to this site"}
 )
 
 // Handle serves the dashboard's paths and reports false for any other.
@@ -176,7 +180,7 @@ func (d *Dashboard) Handle(ctx *fasthttp.RequestCtx) bool {
 			(len(ctx.Request.Header.Cookie(cookieName)) == 0 && len(ctx.Request.Header.Peek(shareHeader)) == 0) {
 			return false
 		}
-		d.serveAPI(ctx, path)
+		d.api.Serve(ctx)
 	case path == "/":
 		d.serveIndex(ctx)
 	case path == "/login":
@@ -208,16 +212,16 @@ func securityHeaders(ctx *fasthttp.RequestCtx) {
 	h.Set("Cache-Control", "no-store")
 }
 
-func (d *Dashboard) apiError(ctx *fasthttp.RequestCtx, status int, msg string) {
-	body, _ := json.Marshal(map[string]string{"error": msg})
-	ctx.SetStatusCode(status)
-	ctx.SetContentType("application/json")
-	ctx.Response.Header.Set("Cache-Control", "no-store")
-	ctx.SetBody(body)
+// Authorize is the dashboard's query.Authorizer: a share token (header) or
+// a session cookie plus its CSRF token (header).
+func (d *Dashboard) Authorize(c context.Context, ctx *fasthttp.RequestCtx) (*query.Principal, error) {
+	p, err := d.principalOf(c, ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &query.Principal{ID: p.key(), Sites: p.sites, Denied: errSite}, nil
 }
 
-// principalOf authenticates an API call: a share token (header) or a
-// session cookie plus its CSRF token (header).
 func (d *Dashboard) principalOf(c context.Context, ctx *fasthttp.RequestCtx) (*principal, error) {
 	if tok := string(ctx.Request.Header.Peek(shareHeader)); tok != "" {
 		return d.share(c, tok)
@@ -232,93 +236,6 @@ func (d *Dashboard) principalOf(c context.Context, ctx *fasthttp.RequestCtx) (*p
 		return nil, errCSRF
 	}
 	return p, nil
-}
-
-func (d *Dashboard) serveAPI(ctx *fasthttp.RequestCtx, path string) {
-	c, cancel := context.WithTimeout(context.Background(), d.cfg.QueryTimeout)
-	defer cancel()
-	p, err := d.principalOf(c, ctx)
-	if err != nil {
-		d.writeAPIError(ctx, err)
-		return
-	}
-	if !d.queries.allow(p.key(), d.cfg.Now()) {
-		d.writeAPIError(ctx, errLimited)
-		return
-	}
-	select {
-	case d.running <- struct{}{}:
-		defer func() { <-d.running }()
-	case <-c.Done():
-		d.writeAPIError(ctx, c.Err())
-		return
-	}
-	var body []byte
-	if path == realtimePath {
-		if !ctx.IsGet() {
-			d.apiError(ctx, fasthttp.StatusMethodNotAllowed, "use GET")
-			return
-		}
-		site := string(ctx.QueryArgs().Peek("site_id"))
-		if !p.may(site) {
-			d.writeAPIError(ctx, errSite)
-			return
-		}
-		n, err := d.engine.Realtime(c, site)
-		if err != nil {
-			d.writeAPIError(ctx, err)
-			return
-		}
-		body = strconv.AppendInt(nil, n, 10)
-	} else {
-		if !ctx.IsPost() {
-			d.apiError(ctx, fasthttp.StatusMethodNotAllowed, "use POST")
-			return
-		}
-		q, err := query.ParseRequest(ctx.PostBody())
-		if err != nil {
-			d.writeAPIError(ctx, err)
-			return
-		}
-		if !p.may(q.Site) {
-			d.writeAPIError(ctx, errSite)
-			return
-		}
-		resp, err := d.engine.Run(c, q)
-		if err != nil {
-			d.writeAPIError(ctx, err)
-			return
-		}
-		if body, err = json.Marshal(resp); err != nil {
-			d.writeAPIError(ctx, fmt.Errorf("BUG: cannot encode response: %w", err))
-			return
-		}
-	}
-	ctx.SetContentType("application/json")
-	ctx.Response.Header.Set("Cache-Control", "no-store")
-	ctx.SetBody(body)
-}
-
-// writeAPIError is the one place API errors become status codes.
-func (d *Dashboard) writeAPIError(ctx *fasthttp.RequestCtx, err error) {
-	var br *query.BadRequest
-	switch {
-	case errors.As(err, &br):
-		d.apiError(ctx, fasthttp.StatusBadRequest, br.Msg)
-	case errors.Is(err, errNoSession), errors.Is(err, errBadShare):
-		d.apiError(ctx, fasthttp.StatusUnauthorized, err.Error())
-	case errors.Is(err, errCSRF), errors.Is(err, errSite):
-		d.apiError(ctx, fasthttp.StatusForbidden, err.Error())
-	case errors.Is(err, errLimited):
-		ctx.Response.Header.Set("Retry-After", "1")
-		d.apiError(ctx, fasthttp.StatusTooManyRequests, err.Error())
-	case errors.Is(err, context.DeadlineExceeded):
-		d.cfg.Logf("dashboard: %v", err)
-		d.apiError(ctx, fasthttp.StatusServiceUnavailable, "the query took too long")
-	default:
-		d.cfg.Logf("dashboard: %v", err)
-		d.apiError(ctx, fasthttp.StatusInternalServerError, "internal error")
-	}
 }
 
 // sameOrigin reports whether a state-changing request comes from a page of

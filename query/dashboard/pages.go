@@ -246,7 +246,7 @@ func (d *Dashboard) serveLogin(ctx *fasthttp.RequestCtx) {
 	now := d.cfg.Now()
 	user, prefix := strings.ToLower(name), loginPrefix(d.clientAddr(ctx))
 	known := d.known.has(user, prefix)
-	if !d.byNet.allow(prefix, now) || !known && !d.byUser.has(user, now) {
+	if !d.byNet.Allow(prefix, now) || !known && !d.byUser.Has(user, now) {
 		ctx.Response.Header.Set("Retry-After", "60")
 		d.render(ctx, fasthttp.StatusTooManyRequests, "login.html", t.with("Error", t["Limited"]))
 		return
@@ -256,7 +256,7 @@ func (d *Dashboard) serveLogin(ctx *fasthttp.RequestCtx) {
 	tok, exp, err := d.login(c, name, string(args.Peek("password")))
 	if errors.Is(err, errBadLogin) {
 		if !known {
-			d.byUser.allow(user, now)
+			d.byUser.Allow(user, now)
 		}
 		// 200, not 401: the form is simply shown again, and 401 would need
 		// a WWW-Authenticate challenge this page does not use.

@@ -1,6 +1,8 @@
 package dashboard
 
 import (
+	"turf/schema"
+
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -54,8 +56,6 @@ var (
 
 // bcryptCost is a variable so tests can make hashing cheap.
 var bcryptCost = 12
-
-func tbl(db, name string) string { return "`" + db + "`." + name }
 
 func hashToken(tok string) string {
 	h := sha256.Sum256([]byte(tok))
@@ -138,7 +138,7 @@ func DeleteUser(ctx context.Context, conn driver.Conn, db, name string) error {
 }
 
 func writeUser(ctx context.Context, conn driver.Conn, db string, u User) error {
-	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+tbl(db, "dashboard_users")+" (username, password_hash, sites, created, sessions_after, deleted, version)")
+	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+schema.Table(db, schema.Users)+" (username, password_hash, sites, created, sessions_after, deleted, version)")
 	if err != nil {
 		return fmt.Errorf("cannot store user %s: %w", u.Name, err)
 	}
@@ -166,7 +166,7 @@ func boolByte(b bool) uint8 {
 const userSelect = "SELECT username, argMax(password_hash, version), argMax(sites, version), argMax(created, version), argMax(sessions_after, version), argMax(deleted, version) FROM %s"
 
 func loadUser(ctx context.Context, conn driver.Conn, db, name string) (*User, error) {
-	us, err := queryUsers(ctx, conn, fmt.Sprintf(userSelect+" WHERE username = @u GROUP BY username", tbl(db, "dashboard_users")), clickhouse.Named("u", name))
+	us, err := queryUsers(ctx, conn, fmt.Sprintf(userSelect+" WHERE username = @u GROUP BY username", schema.Table(db, schema.Users)), clickhouse.Named("u", name))
 	if err != nil || len(us) == 0 {
 		return nil, err
 	}
@@ -175,7 +175,7 @@ func loadUser(ctx context.Context, conn driver.Conn, db, name string) (*User, er
 
 // ListUsers lists the users that exist (deleted ones left out).
 func ListUsers(ctx context.Context, conn driver.Conn, db string) ([]User, error) {
-	us, err := queryUsers(ctx, conn, fmt.Sprintf(userSelect+" GROUP BY username ORDER BY username", tbl(db, "dashboard_users")))
+	us, err := queryUsers(ctx, conn, fmt.Sprintf(userSelect+" GROUP BY username ORDER BY username", schema.Table(db, schema.Users)))
 	out := us[:0]
 	for _, u := range us {
 		if !u.Deleted {
@@ -216,7 +216,7 @@ type session struct {
 }
 
 func writeSession(ctx context.Context, conn driver.Conn, db, hash string, s session) error {
-	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+tbl(db, "dashboard_sessions")+" (session_hash, username, created, expires, revoked, version)")
+	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+schema.Table(db, schema.Sessions)+" (session_hash, username, created, expires, revoked, version)")
 	if err != nil {
 		return fmt.Errorf("cannot store session: %w", err)
 	}
@@ -232,7 +232,7 @@ func writeSession(ctx context.Context, conn driver.Conn, db, hash string, s sess
 
 func loadSession(ctx context.Context, conn driver.Conn, db, hash string) (*session, error) {
 	rows, err := conn.Query(ctx, "SELECT argMax(username, version), argMax(created, version), argMax(expires, version), argMax(revoked, version) FROM "+
-		tbl(db, "dashboard_sessions")+" WHERE session_hash = @h GROUP BY session_hash", clickhouse.Named("h", hash))
+		schema.Table(db, schema.Sessions)+" WHERE session_hash = @h GROUP BY session_hash", clickhouse.Named("h", hash))
 	if err != nil {
 		return nil, fmt.Errorf("cannot read session: %w", err)
 	}
@@ -283,7 +283,7 @@ func RevokeShare(ctx context.Context, conn driver.Conn, db, idOrToken string) er
 }
 
 func writeShare(ctx context.Context, conn driver.Conn, db string, s Share) error {
-	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+tbl(db, "dashboard_shares")+" (share_id, token_hash, site, name, created, revoked, version)")
+	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+schema.Table(db, schema.Shares)+" (share_id, token_hash, site, name, created, revoked, version)")
 	if err != nil {
 		return fmt.Errorf("cannot store share link %s: %w", s.ID, err)
 	}
@@ -300,7 +300,7 @@ func writeShare(ctx context.Context, conn driver.Conn, db string, s Share) error
 const shareSelect = "SELECT share_id, argMax(token_hash, version), argMax(site, version), argMax(name, version), argMax(created, version), argMax(revoked, version) FROM %s"
 
 func loadShare(ctx context.Context, conn driver.Conn, db, id string) (*Share, error) {
-	ss, err := queryShares(ctx, conn, fmt.Sprintf(shareSelect+" WHERE share_id = @id GROUP BY share_id", tbl(db, "dashboard_shares")), clickhouse.Named("id", id))
+	ss, err := queryShares(ctx, conn, fmt.Sprintf(shareSelect+" WHERE share_id = @id GROUP BY share_id", schema.Table(db, schema.Shares)), clickhouse.Named("id", id))
 	if err != nil || len(ss) == 0 {
 		return nil, err
 	}
@@ -309,7 +309,7 @@ func loadShare(ctx context.Context, conn driver.Conn, db, id string) (*Share, er
 
 // ListShares lists every share link, revoked ones included.
 func ListShares(ctx context.Context, conn driver.Conn, db string) ([]Share, error) {
-	return queryShares(ctx, conn, fmt.Sprintf(shareSelect+" GROUP BY share_id ORDER BY share_id", tbl(db, "dashboard_shares")))
+	return queryShares(ctx, conn, fmt.Sprintf(shareSelect+" GROUP BY share_id ORDER BY share_id", schema.Table(db, schema.Shares)))
 }
 
 func queryShares(ctx context.Context, conn driver.Conn, q string, args ...any) ([]Share, error) {

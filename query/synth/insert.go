@@ -1,6 +1,8 @@
 package synth
 
 import (
+	"turf/schema"
+
 	"context"
 	"fmt"
 
@@ -10,10 +12,9 @@ import (
 // Insert writes events straight into the events table of database db, in
 // batches, the way the collector's sink does.
 func Insert(ctx context.Context, conn driver.Conn, db string, evs []Event) error {
-	const cols = "site, ts, name, visitor_id, hostname, pathname, referrer_host, referrer_path, source, channel, utm_source, utm_medium, utm_campaign, utm_content, utm_term, country, browser, browser_version, os, os_version, device, ip_prefix, props_keys, props_values, revenue_micros, revenue_currency, interactive, batch_id"
 	for len(evs) > 0 {
 		n := min(len(evs), 100000)
-		b, err := conn.PrepareBatch(ctx, "INSERT INTO `"+db+"`.events ("+cols+")")
+		b, err := conn.PrepareBatch(ctx, schema.EventInsert(db))
 		if err != nil {
 			return fmt.Errorf("cannot insert events: %w", err)
 		}

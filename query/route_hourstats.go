@@ -5,9 +5,13 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"turf/query/plan"
+	"turf/query/rollup"
+	"turf/schema"
 )
 
-// Time series from hour_stats. A query for visitors, page views or events
+// The hour_stats route: time series from hour_stats. A query for visitors, page views or events
 // per day, week or month, without filters, is answered per UTC day: a
 // built day whose part in a bucket is the whole day, a head [0, h) or a
 // tail [h, 24) reads its hour_stats rows (visitor ids change every UTC day,
@@ -16,9 +20,6 @@ import (
 // whole hours, and the range must start and end on one; otherwise, or when
 // a bucket holds a part strictly inside a day, the query takes the usual
 // path.
-
-// hourAggs are what hour_stats holds.
-var hourAggs = []string{aggVisitors, aggPageviews, aggEvents}
 
 // hourPart is one bucket's share of one UTC day: hours [from, to).
 type hourPart struct {
@@ -37,7 +38,7 @@ func hourParts(r Range, gran string, loc *time.Location) ([]hourPart, bool) {
 		if _, off := t.In(loc).Zone(); off%3600 != 0 {
 			return nil, false
 		}
-		label, day, h := bucketLabel(t, gran, loc), utcDay(t), t.Hour()
+		label, day, h := bucketLabel(t, gran, loc), rollup.UTCDay(t), t.Hour()
 		if n := len(out); n > 0 && out[n-1].label == label && out[n-1].day.Equal(day) && out[n-1].to == h {
 			out[n-1].to = h + 1
 			continue
@@ -48,19 +49,54 @@ func hourParts(r Range, gran string, loc *time.Location) ([]hourPart, bool) {
 }
 
 // fetchHours answers a time series from hour_stats; false when it cannot.
-func (e *Engine) fetchHours(ctx context.Context, cc covCache, site string, cfg SiteConfig, tz string, r Range, dims []string, aggs []string) ([]group, bool, error) {
-	loc := time.UTC
-	if l, ok := e.locs[site]; ok {
-		loc = l
-	}
-	parts, ok := hourParts(r, granularity(dims[0], r), loc)
+func (x *run) fetchHours(ctx context.Context, cov *coverage, r Range, sh plan.Shape) ([]group, bool, error) {
+	parts, ok := hourParts(r, granularity(sh.Dims[0], r), x.loc)
 	if !ok {
 		return nil, false, nil
 	}
-	cov, err := cc.get(ctx, e, site, r)
+	days, builds, raw, ok := hourDays(cov, parts)
+	if !ok {
+		return nil, false, nil
+	}
+	rows, err := x.e.hourRows(ctx, x.q.Site, days, builds)
 	if err != nil {
 		return nil, false, err
 	}
+	sums := map[string]map[string]int64{}
+	var labels []string
+	add := func(label, agg string, n int64) {
+		if sums[label] == nil {
+			sums[label] = map[string]int64{}
+			labels = append(labels, label)
+		}
+		sums[label][agg] += n
+	}
+	addHours(parts, rows, add)
+	if len(raw) > 0 {
+		if err := x.rawBuckets(ctx, r, sh.Dims[0], raw, add); err != nil {
+			return nil, false, err
+		}
+	}
+	// Buckets without events are left out, as on the raw route.
+	var out []group
+	for _, l := range labels {
+		s := sums[l]
+		if s[plan.AggEvents] == 0 {
+			continue
+		}
+		g := group{dims: []string{l}, agg: map[string]int64{}}
+		for _, a := range sh.Aggs {
+			g.agg[a] = s[a]
+		}
+		out = append(out, g)
+	}
+	return out, true, nil
+}
+
+// hourDays sorts the parts' days into the built ones hour_stats answers
+// (with their builds) and the raw ones, or reports false: a part strictly
+// inside a built day, or no built day at all.
+func hourDays(cov *coverage, parts []hourPart) ([]time.Time, []uint64, []time.Time, bool) {
 	built := map[time.Time]uint64{}
 	for i, d := range cov.days {
 		built[d] = cov.builds[i]
@@ -79,30 +115,18 @@ func (e *Engine) fetchHours(ctx context.Context, cc covCache, site string, cfg S
 				raw = append(raw, p.day)
 			}
 		case p.from > 0 && p.to < 24:
-			return nil, false, nil
+			return nil, nil, nil, false
 		default:
 			if !slices.ContainsFunc(days, p.day.Equal) {
 				days, builds = append(days, p.day), append(builds, id)
 			}
 		}
 	}
-	if len(days) == 0 {
-		return nil, false, nil
-	}
+	return days, builds, raw, len(days) > 0
+}
 
-	rows, err := e.hourRows(ctx, site, days, builds)
-	if err != nil {
-		return nil, false, err
-	}
-	sums := map[string]map[string]int64{}
-	var labels []string
-	add := func(label, agg string, n int64) {
-		if sums[label] == nil {
-			sums[label] = map[string]int64{}
-			labels = append(labels, label)
-		}
-		sums[label][agg] += n
-	}
+// addHours hands each part's figures from hour_stats to add.
+func addHours(parts []hourPart, rows map[time.Time]*[24]hourRow, add func(label, agg string, n int64)) {
 	for _, p := range parts {
 		hs, ok := rows[p.day]
 		if !ok {
@@ -122,31 +146,10 @@ func (e *Engine) fetchHours(ctx context.Context, cc covCache, site string, cfg S
 			pv += hs[h].pageviews
 			ev += hs[h].events
 		}
-		add(p.label, aggVisitors, visitors)
-		add(p.label, aggPageviews, pv)
-		add(p.label, aggEvents, ev)
+		add(p.label, plan.AggVisitors, visitors)
+		add(p.label, plan.AggPageviews, pv)
+		add(p.label, plan.AggEvents, ev)
 	}
-
-	if len(raw) > 0 {
-		if err := e.rawBuckets(ctx, site, cfg, tz, r, dims[0], raw, add); err != nil {
-			return nil, false, err
-		}
-	}
-
-	// Buckets without events are left out, as on the raw path.
-	var out []group
-	for _, l := range labels {
-		s := sums[l]
-		if s[aggEvents] == 0 {
-			continue
-		}
-		g := group{dims: []string{l}, agg: map[string]int64{}}
-		for _, a := range aggs {
-			g.agg[a] = s[a]
-		}
-		out = append(out, g)
-	}
-	return out, true, nil
 }
 
 // hourRow is one row of hour_stats.
@@ -155,11 +158,10 @@ type hourRow struct{ from, until, pageviews, events int64 }
 // hourRows reads the hour_stats rows of the given days and builds.
 func (e *Engine) hourRows(ctx context.Context, site string, days []time.Time, builds []uint64) (map[time.Time]*[24]hourRow, error) {
 	b := &builder{db: e.db, site: site}
-	q := fmt.Sprintf("SELECT toString(day), hour, toInt64(visitors_from), toInt64(visitors_until), toInt64(pageviews), toInt64(events) FROM %s.hour_stats WHERE %s",
-		e.db, b.daysWhere(days, builds))
-	e.routed.Add(1)
-	e.routedBy[viaHourStats].Add(1)
-	res, err := e.conn.Query(ctx, q, b.args...)
+	q := fmt.Sprintf("SELECT toString(day), hour, toInt64(visitors_from), toInt64(visitors_until), toInt64(pageviews), toInt64(events) FROM %s WHERE %s",
+		b.table(schema.HourStats), b.daysWhere(days, builds))
+	e.count(site, plan.HourStats)
+	res, err := e.conn.Query(ctx, q, b.List...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot run query: %w", err)
 	}
@@ -189,14 +191,15 @@ func (e *Engine) hourRows(ctx context.Context, site string, days []time.Time, bu
 
 // rawBuckets counts the unbuilt days' part of each bucket from the raw
 // events, in one statement, and hands each bucket's figures to add.
-func (e *Engine) rawBuckets(ctx context.Context, site string, cfg SiteConfig, tz string, r Range, dim string, days []time.Time, add func(label, agg string, n int64)) error {
-	b := &builder{db: e.db, site: site, cfg: cfg, tz: tz, r: r, cov: &coverage{}}
+func (x *run) rawBuckets(ctx context.Context, r Range, dim string, days []time.Time, add func(label, agg string, n int64)) error {
+	b := &builder{db: x.e.db, site: x.q.Site, cfg: x.cfg, tz: x.tz, r: r, cov: &coverage{}}
 	for _, d := range days {
 		b.cov.raw = append(b.cov.raw, [2]time.Time{d, d.Add(24 * time.Hour)})
 	}
-	q := fmt.Sprintf("SELECT %s AS d0, toInt64(uniqExact(visitor_id)), toInt64(countIf(name = 'pageview')), toInt64(count())\nFROM %s.events\nWHERE site = %s AND ts >= %s AND ts < %s AND (%s)\nGROUP BY d0",
-		b.dimExpr(dim), e.db, b.arg(site), b.arg(r.Start.UTC()), b.arg(r.End.UTC()), b.windowCond())
-	res, err := e.conn.Query(ctx, q, b.args...)
+	q := fmt.Sprintf("SELECT %s AS d0, toInt64(%s), toInt64(%s), toInt64(%s)\nFROM %s\nWHERE site = %s AND %s AND (%s)\nGROUP BY d0",
+		b.dimExpr(dim), b.aggExpr(plan.AggVisitors), b.aggExpr(plan.AggPageviews), b.aggExpr(plan.AggEvents),
+		b.table(schema.Events), b.arg(x.q.Site), b.InRange(r.Start, r.End), b.windowCond())
+	res, err := x.e.conn.Query(ctx, q, b.List...)
 	if err != nil {
 		return fmt.Errorf("cannot run query: %w", err)
 	}
@@ -207,9 +210,9 @@ func (e *Engine) rawBuckets(ctx context.Context, site string, cfg SiteConfig, tz
 		if err := res.Scan(&label, &v, &pv, &ev); err != nil {
 			return fmt.Errorf("cannot read query result: %w", err)
 		}
-		add(label, aggVisitors, v)
-		add(label, aggPageviews, pv)
-		add(label, aggEvents, ev)
+		add(label, plan.AggVisitors, v)
+		add(label, plan.AggPageviews, pv)
+		add(label, plan.AggEvents, ev)
 	}
 	if err := res.Err(); err != nil {
 		return fmt.Errorf("cannot read query result: %w", err)

@@ -1,0 +1,376 @@
+package query
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"turf/query/plan"
+	qsql "turf/query/sql"
+	"turf/schema"
+)
+
+// The SQL builder. A statement answers one route (plan.Decide), and each
+// route's SQL is in its own file, route_<name>.go; this file holds what
+// they share. Every identifier in the generated SQL comes from the
+// vocabulary (package plan) or from this package's own text; every value
+// from a request (filter values, property keys, the site, the dates) is
+// passed as a bound parameter. FuzzBuild checks both.
+
+// statement is one SQL statement and how to read its rows.
+type statement struct {
+	SQL  string
+	Args []any
+	Dims []string // dimension columns, in order, all String
+	Aggs []string // aggregate columns after them, all Int64
+	// route is the route the statement answers by.
+	route plan.Route
+	// check: the statement adds up per-day counts and returns, as its last
+	// column, the most rows one group had on one day; above one, the sums
+	// count some visitors twice and the query must be built with noSums.
+	check bool
+}
+
+type builder struct {
+	qsql.Args
+	db      string // the database's name, unquoted
+	site    string
+	cfg     SiteConfig
+	tz      string
+	r       Range
+	dims    []string
+	filters []Filter
+	aggs    []string
+	cols    []string // event columns read, in tuple order
+	// cov, when set, names the days the rollup tables answer; the rest of
+	// the widened range is read from the raw events.
+	cov *coverage
+	// bareWindow: the edge days are read from the visits table, so the
+	// raw window leaves them out too.
+	bareWindow bool
+	// noSums: do not add up per-day counts (a group spans several rows).
+	noSums bool
+}
+
+func (b *builder) arg(v any) string { return b.Bind(v) }
+
+func (b *builder) table(name string) string { return schema.Table(b.db, name) }
+
+func (b *builder) shape() plan.Shape {
+	return plan.Shape{Dims: b.dims, Filters: b.filters, Aggs: b.aggs}
+}
+
+// cover is what the builder's coverage tells the planner.
+func (b *builder) cover() plan.Cover {
+	if b.cov == nil {
+		return plan.Cover{NoSums: b.noSums}
+	}
+	return plan.Cover{Known: true, Full: len(b.cov.builds) > 0, Edges: len(b.cov.edgeBuilds) > 0, NoSums: b.noSums, NoHours: true}
+}
+
+// build renders the statement of the route the planner decides.
+func (b *builder) build() statement { return b.buildRoute(plan.Decide(b.shape(), b.cover())) }
+
+// buildRoute renders the statement of one route.
+func (b *builder) buildRoute(r plan.Route) statement {
+	var sql string
+	switch r {
+	case plan.Raw:
+		sql = b.buildRaw()
+	case plan.Visits:
+		sql = b.buildFromVisits()
+	case plan.VisitStats:
+		dim, _ := plan.StatsDim(b.shape())
+		sql = b.buildFromVisitStats(dim)
+	case plan.EventStates:
+		sql = b.buildFromEventStats()
+	case plan.EventSums:
+		sql = b.buildEventSums()
+	case plan.PropSums:
+		sql = b.buildPropSums()
+	default:
+		panic("BUG: route without a statement: " + r.String())
+	}
+	return statement{SQL: sql, Args: b.List, Dims: b.dims, Aggs: b.aggs, route: r, check: r.Checked()}
+}
+
+func (b *builder) need(col string) {
+	if col == "referrer" {
+		b.need("referrer_host")
+		b.need("referrer_path")
+		return
+	}
+	if !slices.Contains(eventCols, col) {
+		panic("BUG: unknown events column " + col)
+	}
+	if !slices.Contains(b.cols, col) {
+		b.cols = append(b.cols, col)
+	}
+}
+
+// eventCols are the events columns the builder may read.
+var eventCols = []string{
+	"ts", "name", "interactive", "pathname", "hostname", "referrer_host", "referrer_path",
+	"source", "channel", "utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term",
+	"country", "device", "browser", "browser_version", "os", "os_version",
+	"props_keys", "props_values", "revenue_micros", "revenue_currency",
+}
+
+// goalOf is the goal an event completes: "Visit /path" for a page view.
+const goalOf = "if(name = 'pageview', concat('Visit ', pathname), name)"
+
+// dimExpr is the expression of a dimension in the per-event rows, from the
+// vocabulary.
+func (b *builder) dimExpr(d string) string {
+	x, ok := plan.Dim(d)
+	if !ok {
+		panic("BUG: dimension not in the vocabulary: " + d)
+	}
+	switch x.Kind {
+	case plan.KindEvent:
+		b.need(x.Column)
+		return x.Column
+	case plan.KindGoal:
+		b.need("name")
+		b.need("pathname")
+		if len(b.cfg.Goals) == 0 {
+			return "if(name = 'pageview', '', name)"
+		}
+		g := b.arg(b.cfg.Goals)
+		return fmt.Sprintf("if(has(%s, %s), %s, '')", g, goalOf, goalOf)
+	case plan.KindProp:
+		b.need("props_keys")
+		b.need("props_values")
+		k := strings.TrimPrefix(d, plan.Props)
+		return fmt.Sprintf("if(has(props_keys, %s), props_values[indexOf(props_keys, %s)], '(none)')", b.arg(k), b.arg(k))
+	case plan.KindVisit:
+		b.need(x.Column)
+		return plan.VisitAlias(d)
+	}
+	return b.timeExpr(d)
+}
+
+// timeExpr is a time dimension's bucket label in the site's time zone.
+func (b *builder) timeExpr(d string) string {
+	b.need("ts")
+	tz := b.arg(b.tz)
+	switch granularity(d, b.r) {
+	case "hour":
+		return fmt.Sprintf("toString(toStartOfHour(ts, %s), %s)", tz, b.arg(b.tz))
+	case "week":
+		return fmt.Sprintf("toString(toMonday(toDate(ts, %s)))", tz)
+	case "month":
+		return fmt.Sprintf("toString(toStartOfMonth(toDate(ts, %s)))", tz)
+	default:
+		return fmt.Sprintf("toString(toDate(ts, %s))", tz)
+	}
+}
+
+// filterExpr is a filter's boolean expression in the per-event rows.
+func (b *builder) filterExpr(f Filter) string {
+	switch f.Op {
+	case "and", "or":
+		parts := make([]string, len(f.Children))
+		for i, c := range f.Children {
+			parts[i] = "(" + b.filterExpr(c) + ")"
+		}
+		return strings.Join(parts, " "+strings.ToUpper(f.Op)+" ")
+	case "not":
+		return "NOT (" + b.filterExpr(f.Children[0]) + ")"
+	}
+	var x string
+	if f.Dimension == plan.Goal {
+		b.need("name")
+		b.need("pathname")
+		x = goalOf
+	} else {
+		x = b.dimExpr(f.Dimension)
+	}
+	e := b.leafExpr(f, x)
+	if strings.HasSuffix(f.Op, "_not") {
+		return "NOT (" + e + ")"
+	}
+	return e
+}
+
+// leafExpr compares x with a leaf filter's values.
+func (b *builder) leafExpr(f Filter, x string) string {
+	var parts []string
+	switch strings.TrimSuffix(f.Op, "_not") {
+	case "is":
+		if f.CaseSensitive {
+			return fmt.Sprintf("has(%s, %s)", b.arg(f.Values), x)
+		}
+		return fmt.Sprintf("has(%s, lowerUTF8(%s))", b.arg(lowerAll(f.Values)), x)
+	case "contains":
+		for _, v := range f.Values {
+			if f.CaseSensitive {
+				parts = append(parts, fmt.Sprintf("position(%s, %s) > 0", x, b.arg(v)))
+			} else {
+				parts = append(parts, fmt.Sprintf("positionCaseInsensitiveUTF8(%s, %s) > 0", x, b.arg(v)))
+			}
+		}
+	case "matches":
+		for _, v := range f.Values {
+			if !f.CaseSensitive {
+				v = "(?i)" + v
+			}
+			parts = append(parts, fmt.Sprintf("match(%s, %s)", x, b.arg(v)))
+		}
+	default:
+		panic("BUG: filter operator not in the vocabulary: " + f.Op)
+	}
+	return strings.Join(parts, " OR ")
+}
+
+func lowerAll(vs []string) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = strings.ToLower(v)
+	}
+	return out
+}
+
+// dimsAndWhere is the dimension list (d0, d1, ...), their names, and the
+// conditions of the filters (and of the goal dimension: only goals count).
+func (b *builder) dimsAndWhere() (dimList string, outDims []string, where []string) {
+	for i, d := range b.dims {
+		dimList += fmt.Sprintf("%s AS d%d, ", b.dimExpr(d), i)
+		outDims = append(outDims, fmt.Sprintf("d%d", i))
+	}
+	for _, f := range b.filters {
+		where = append(where, "("+b.filterExpr(f)+")")
+	}
+	if i := slices.Index(b.dims, plan.Goal); i >= 0 {
+		where = append(where, fmt.Sprintf("d%d != ''", i))
+	}
+	return dimList, outDims, where
+}
+
+// aggExpr is an aggregate's expression on raw events, from the vocabulary.
+func (b *builder) aggExpr(a string) string {
+	x := plan.Aggregates[a]
+	if x.Raw == "" {
+		panic("BUG: aggregate not made from raw events: " + a)
+	}
+	if strings.Contains(x.Raw, "%[1]s") {
+		return fmt.Sprintf(x.Raw, b.arg(b.cfg.currency()))
+	}
+	return x.Raw
+}
+
+// needAggCols marks the events columns the aggregates read.
+func (b *builder) needAggCols() {
+	for _, a := range b.aggs {
+		switch a {
+		case plan.AggPageviews, plan.AggBounces:
+			b.need("name")
+			if a == plan.AggBounces {
+				b.need("interactive")
+			}
+		case plan.AggRevenue, plan.AggRevenueN:
+			b.need("revenue_micros")
+			b.need("revenue_currency")
+		}
+	}
+}
+
+// widened is the range stretched to whole UTC days: the days whose visitor
+// ids the range touches.
+func (r Range) widened() (time.Time, time.Time) {
+	s := r.Start.UTC().Truncate(24 * time.Hour)
+	e := r.End.UTC()
+	if t := e.Truncate(24 * time.Hour); t.Before(e) {
+		e = t.Add(24 * time.Hour)
+	}
+	return s, e
+}
+
+// rawWindow is the part of the widened range read from the raw events, as
+// whole UTC days: all of it, or what the rollup tables do not answer.
+func (b *builder) rawWindow() [][2]time.Time {
+	if b.cov != nil {
+		if b.bareWindow {
+			return b.cov.bare
+		}
+		return b.cov.raw
+	}
+	ws, we := b.r.widened()
+	return [][2]time.Time{{ws, we}}
+}
+
+// windowCond restricts ts to the raw window.
+func (b *builder) windowCond() string {
+	w := b.rawWindow()
+	if len(w) == 0 {
+		return "0"
+	}
+	parts := make([]string, len(w))
+	for i, iv := range w {
+		parts[i] = b.TSRange(iv[0], iv[1])
+	}
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	return "(" + strings.Join(parts, ") OR (") + ")"
+}
+
+// rawInRange reports whether the raw window overlaps the range at all.
+func (b *builder) rawInRange() bool {
+	for _, iv := range b.rawWindow() {
+		if iv[0].Before(b.r.End) && b.r.Start.Before(iv[1]) {
+			return true
+		}
+	}
+	return false
+}
+
+// visits is the one definition of a visit (qsql.Visits) over the raw
+// window, carrying the visit dimensions the query uses.
+func (b *builder) visits() qsql.Visits {
+	return qsql.Visits{DB: b.db, Site: b.site, Dims: b.allVisitDims(), Cols: b.cols,
+		Window: b.windowCond(), From: b.r.Start, To: b.r.End}
+}
+
+// allVisitDims lists the visit dimensions used as dimensions or in filters.
+func (b *builder) allVisitDims() []string {
+	var out []string
+	for _, d := range append(slices.Clone(b.dims), plan.FilterDims(b.filters)...) {
+		if plan.IsVisit(d) && !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// daysWhere selects the rows of a rollup table for the given days and builds.
+func (b *builder) daysWhere(days []time.Time, builds []uint64) string {
+	return fmt.Sprintf("site = %s AND day >= toDate(%s) AND day <= toDate(%s) AND has(%s, build)",
+		b.arg(b.site), b.arg(days[0].Format(time.DateOnly)), b.arg(days[len(days)-1].Format(time.DateOnly)), b.arg(builds))
+}
+
+// selectAggs starts the outer SELECT: the dimensions, then each aggregate
+// as outer makes it.
+func (b *builder) selectAggs(sb *strings.Builder, outDims []string, outer func(string) string) {
+	sb.WriteString("SELECT ")
+	for _, d := range outDims {
+		sb.WriteString(d + ", ")
+	}
+	for i, a := range b.aggs {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		fmt.Fprintf(sb, "toInt64(%s) AS a_%s", outer(a), a)
+	}
+}
+
+// groupBy ends a SELECT with its GROUP BY, if it has dimensions.
+func groupBy(sb *strings.Builder, dims []string) {
+	if len(dims) > 0 {
+		sb.WriteString("\nGROUP BY " + strings.Join(dims, ", "))
+	}
+}
+
+// overVisits is how per-visit rows add up to each aggregate.
+func overVisits(a string) string { return plan.Aggregates[a].OverVisits }
