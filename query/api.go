@@ -6,6 +6,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/valyala/fasthttp"
+	"golang.org/x/time/rate"
 )
 
 // Config configures the query API.
@@ -21,6 +22,12 @@ type Config struct {
 	// ClickHouse again, which bounds how late a revocation takes effect.
 	// Default: 10s.
 	KeyCacheTTL time.Duration
+	// KeyLookupRate is how many keys per second, over all clients, may be
+	// looked up in ClickHouse because they are not in the cache (made-up
+	// keys are never in it), KeyLookupBurst how many at once; past that an
+	// uncached key gets 429. Defaults: 20 and 40.
+	KeyLookupRate  float64
+	KeyLookupBurst int
 	// RollupCheckTTL is how long the check of which days the rollups
 	// answer is reused (see markerCache): an event arriving late for a
 	// finished day shows up at most this much later. Default 15s; negative:
@@ -54,6 +61,12 @@ func New(cfg Config, conn driver.Conn, db string) (*API, error) {
 	if cfg.KeyCacheTTL <= 0 {
 		cfg.KeyCacheTTL = 10 * time.Second
 	}
+	if cfg.KeyLookupRate <= 0 {
+		cfg.KeyLookupRate = 20
+	}
+	if cfg.KeyLookupBurst <= 0 {
+		cfg.KeyLookupBurst = 40
+	}
 	if cfg.QueryTimeout <= 0 {
 		cfg.QueryTimeout = 30 * time.Second
 	}
@@ -72,7 +85,8 @@ func New(cfg Config, conn driver.Conn, db string) (*API, error) {
 	}
 	e.markers = newMarkerCache(cfg.RollupCheckTTL)
 	e.debugf = cfg.Debugf
-	keys := &keyCache{conn: conn, db: db, ttl: cfg.KeyCacheTTL, now: cfg.Now, keys: map[string]cachedKey{}}
+	keys := &keyCache{conn: conn, db: db, ttl: cfg.KeyCacheTTL, now: cfg.Now, keys: map[string]cachedKey{},
+		lookups: rate.NewLimiter(rate.Limit(cfg.KeyLookupRate), cfg.KeyLookupBurst)}
 	pc := PipelineConfig{RateLimit: cfg.RateLimit, Burst: cfg.Burst, QueryTimeout: cfg.QueryTimeout, Now: cfg.Now, Logf: cfg.Logf}
 	return &API{engine: e, pipe: NewPipeline(pc, e, keys)}, nil
 }

@@ -3,6 +3,7 @@ package query
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -176,5 +177,79 @@ func TestPaginationAndLabels(t *testing.T) {
 	prev := e.or.run(oq{site: "example.com", start: time.Date(2024, 3, 29, 0, 0, 0, 0, ams), end: time.Date(2024, 3, 31, 0, 0, 0, 0, ams)})[""]
 	if len(c.Results) != 1 || len(cmp.Results) != 1 || cmp.Results[0].Comparison.Metrics[0] != prev.value("visitors", 0) || cmp.Results[0].Comparison.Metrics[1] != prev.value("bounce_rate", 0) {
 		t.Errorf("comparison %s", b)
+	}
+}
+
+// TestUnknownKeysRateLimited: made-up keys, each a ClickHouse lookup, are
+// limited over all clients, and a real key keeps working meanwhile.
+func TestUnknownKeysRateLimited(t *testing.T) {
+	e := newEnv(t, modeRaw)
+	now := e.now
+	api, err := New(Config{Now: func() time.Time { return now }, KeyLookupRate: 1, KeyLookupBurst: 3, KeyCacheTTL: time.Second}, e.conn, e.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(key string) int {
+		var c fasthttp.RequestCtx
+		c.Request.Header.SetMethod("POST")
+		c.Request.SetRequestURI("/api/v2/query")
+		c.Request.Header.Set("Authorization", "Bearer "+key)
+		c.Request.SetBodyString(`{"site_id":"example.com","metrics":["visitors"],"date_range":"day"}`)
+		api.Handler(&c)
+		return c.Response.StatusCode()
+	}
+	key := e.keys["example.com"]
+	if c := call(key); c != 200 {
+		t.Fatalf("real key: %d", c)
+	}
+	codes := map[int]int{}
+	for i := range 20 {
+		codes[call(fmt.Sprintf("turf_%08x_%064x", i, i))]++
+	}
+	if codes[401] != 2 || codes[429] != 18 {
+		t.Errorf("20 made-up keys: %v, want 2 looked up (401) and 18 refused (429)", codes)
+	}
+	now = now.Add(2 * time.Second) // the real key's entry expired; lookups still spent
+	for range 5 {
+		call(fmt.Sprintf("turf_%08x_%064x", 99, 99))
+	}
+	if c := call(key); c != 200 {
+		t.Errorf("real key during the flood: %d", c)
+	}
+}
+
+// TestQueryTooLargeForClickHouse: a query within the validation limits
+// whose SQL would pass ClickHouse's max_query_size (262144 bytes) is
+// refused with a 400 naming the filter, not a bare 500 from the server.
+func TestQueryTooLargeForClickHouse(t *testing.T) {
+	e := newEnv(t, modeRaw)
+	now := e.now
+	api, err := New(Config{Now: func() time.Time { return now }}, e.conn, e.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(filters string) (int, string) {
+		var c fasthttp.RequestCtx
+		c.Request.Header.SetMethod("POST")
+		c.Request.SetRequestURI("/api/v2/query")
+		c.Request.Header.Set("Authorization", "Bearer "+e.keys["example.com"])
+		c.Request.SetBodyString(`{"site_id":"example.com","metrics":["visitors"],"date_range":"day","filters":` + filters + `}`)
+		api.Handler(&c)
+		return c.Response.StatusCode(), string(c.Response.Body())
+	}
+	values := make([]string, 1000)
+	for i := range values {
+		values[i] = fmt.Sprintf("%q", "/"+strings.Repeat("x", 300)+fmt.Sprint(i))
+	}
+	huge := `[["is","event:page",["/"],{}],["or",[["is","event:name",["pageview"]],["is_not","event:page",[` + strings.Join(values, ",") + `]]]]]`
+	code, body := call(huge)
+	if code != 400 || !strings.Contains(body, "#/filters/1/1/1") || !strings.Contains(body, "max_query_size") {
+		t.Errorf("1000 values of 300 bytes: %d %s, want 400 naming #/filters/1/1/1 and max_query_size", code, body)
+	}
+	if code, body := call(`[["is","event:page",["/` + strings.Repeat("'", 140000) + `"]]]`); code != 400 || !strings.Contains(body, "#/filters/0") {
+		t.Errorf("one value of 140000 quotes (escaped to twice that): %d %s, want 400 naming #/filters/0", code, body)
+	}
+	if code, body := call(`[["is","event:page",["/` + strings.Repeat("x", 100000) + `"]]]`); code != 200 {
+		t.Errorf("one value of 100000 bytes: %d %s, want 200", code, body)
 	}
 }

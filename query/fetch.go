@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"turf/query/plan"
 )
@@ -36,7 +38,11 @@ func (x *run) fetch(ctx context.Context, r Range, s plan.Shape) ([]group, error)
 			continue
 		}
 		b := &builder{db: x.e.db, site: x.q.Site, cfg: x.cfg, tz: x.tz, r: r, dims: s.Dims, filters: s.Filters, aggs: s.Aggs, cov: cov, noSums: c.NoSums}
-		out, exact, err := x.e.exec(ctx, x.q.Site, b.buildRoute(route))
+		st := b.buildRoute(route)
+		if err := x.fitsQuerySize(st); err != nil {
+			return nil, err
+		}
+		out, exact, err := x.e.exec(ctx, x.q.Site, st)
 		if err != nil || exact {
 			return out, err
 		}
@@ -91,3 +97,60 @@ func (e *Engine) exec(ctx context.Context, site string, p statement) ([]group, b
 }
 
 func named(name string, v any) any { return clickhouse.Named(name, v) }
+
+// MaxQuerySize is ClickHouse's default max_query_size: the server refuses
+// a longer statement text with a syntax error, which would be a bare 500.
+const MaxQuerySize = 262144
+
+// fitsQuerySize refuses, with a 400 naming the filter with the most value
+// bytes, a statement whose text would pass MaxQuerySize once its bound
+// values are written in (clickhouse-go binds them as escaped literals;
+// 18.16 has no server-side parameters). The validation limits (1000 values
+// a filter, 100 filters) still allow far more than that.
+func (x *run) fitsQuerySize(st statement) error {
+	n := len(st.SQL)
+	for _, a := range st.Args {
+		if nv, ok := a.(driver.NamedValue); ok {
+			n += literalSize(nv.Value)
+		}
+	}
+	if n <= MaxQuerySize {
+		return nil
+	}
+	path, best := "#/filters", -1
+	var walk func(f Filter, p string) // paths as parseFilter names them
+	walk = func(f Filter, p string) {
+		switch {
+		case f.Op == "not":
+			walk(f.Children[0], p+"/1")
+		case len(f.Children) > 0:
+			for i, c := range f.Children {
+				walk(c, fmt.Sprintf("%s/1/%d", p, i))
+			}
+		default:
+			if sz := literalSize(f.Values); sz > best {
+				path, best = p+"/2", sz
+			}
+		}
+	}
+	for i, f := range x.q.Filters {
+		walk(f, fmt.Sprintf("#/filters/%d", i))
+	}
+	return badf("%s: the filter values make the query about %d bytes, over ClickHouse's max_query_size of %d; use fewer or shorter values", path, n, MaxQuerySize)
+}
+
+// literalSize is how long v is as a literal in the statement's text, at
+// most: quotes around a string, a backslash before each quote or backslash.
+func literalSize(v any) int {
+	switch v := v.(type) {
+	case string:
+		return len(v) + 2 + strings.Count(v, "'") + strings.Count(v, `\`)
+	case []string:
+		n := 2
+		for _, s := range v {
+			n += literalSize(s) + 2
+		}
+		return n
+	}
+	return 24
+}

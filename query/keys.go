@@ -16,6 +16,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/valyala/fasthttp"
+	"golang.org/x/time/rate"
 )
 
 // Keys are "turf_<id>_<secret>": the id (8 hex digits) names the key in
@@ -152,18 +153,26 @@ var (
 	errNoKey     = &HTTPError{fasthttp.StatusUnauthorized, "missing API key: send Authorization: Bearer <key>"}
 	errBadKey    = &HTTPError{fasthttp.StatusUnauthorized, "invalid API key"}
 	errWrongSite = &HTTPError{fasthttp.StatusForbidden, "this API key has no access to the site"}
+	// errLookupLimited: too many uncached keys looked up (keyCache).
+	errLookupLimited = &HTTPError{fasthttp.StatusTooManyRequests, "too many requests with unknown API keys; slow down"}
 )
 
 // keyCache remembers verified keys for a short while so that a query does
 // not cost a ClickHouse round trip for authentication; a revocation takes
 // effect within the TTL.
+//
+// Each made-up key costs a lookup, so lookups are rate limited over all
+// clients (Config.KeyLookupRate). While they are, a key verified before is
+// still served from its expired entry: a flood of unknown keys delays a
+// revocation made elsewhere, but does not lock out the real keys.
 type keyCache struct {
-	conn driver.Conn
-	db   string
-	ttl  time.Duration
-	now  func() time.Time
-	mu   sync.Mutex
-	keys map[string]cachedKey // by hash of the whole key
+	conn    driver.Conn
+	db      string
+	ttl     time.Duration
+	now     func() time.Time
+	lookups *rate.Limiter
+	mu      sync.Mutex
+	keys    map[string]cachedKey // by hash of the whole key
 }
 
 type cachedKey struct {
@@ -202,7 +211,12 @@ func (c *keyCache) check(ctx context.Context, key string) (*Key, error) {
 	c.mu.Lock()
 	ck, ok := c.keys[h]
 	c.mu.Unlock()
-	if !ok || now.Sub(ck.fetched) > c.ttl {
+	if (!ok || now.Sub(ck.fetched) > c.ttl) && !c.lookups.AllowN(now, 1) {
+		if !ok || ck.key == nil {
+			return nil, errLookupLimited
+		}
+		// A known key stays usable from its stale entry; see keyCache.
+	} else if !ok || now.Sub(ck.fetched) > c.ttl {
 		k, stored, err := loadKey(ctx, c.conn, c.db, id)
 		if err != nil {
 			return nil, err

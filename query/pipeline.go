@@ -243,7 +243,18 @@ func NewLimiter(r rate.Limit, burst int) *Limiter {
 
 // Allow takes a token of key's bucket, if it has one.
 func (l *Limiter) Allow(key string, now time.Time) bool {
+	return l.get(key).AllowN(now, 1)
+}
+
+// Has reports whether key's bucket holds a token, without taking it (the
+// dashboard's log-in spends a user's token only once the password failed).
+func (l *Limiter) Has(key string, now time.Time) bool {
+	return l.get(key).TokensAt(now) >= 1
+}
+
+func (l *Limiter) get(key string) *rate.Limiter {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	lim, ok := l.m[key]
 	if !ok {
 		if len(l.m) > 50000 {
@@ -252,6 +263,5 @@ func (l *Limiter) Allow(key string, now time.Time) bool {
 		lim = rate.NewLimiter(l.r, l.burst)
 		l.m[key] = lim
 	}
-	l.mu.Unlock()
-	return lim.AllowN(now, 1)
+	return lim
 }

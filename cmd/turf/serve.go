@@ -122,6 +122,9 @@ func runServe(args []string) error {
 	if err != nil {
 		return err
 	}
+	// Every line of the standard logger (turf's, and any library's that
+	// uses it) is scrubbed of client addresses and credentials.
+	log.SetOutput(app.NewLogger(os.Stderr, cfg.ipv4Prefix, cfg.ipv6Prefix))
 	trusted, err := clientip.ParsePrefixes(cfg.trustedProxies)
 	if err != nil {
 		return err

@@ -21,6 +21,9 @@
 // Every kept string must be valid UTF-8 (invalid_utf8) and free of control
 // characters: C0, DEL and C1 (control_chars). Tabs and newlines count; no
 // field has a use for them and they break log lines and CSV exports.
+// Bidirectional controls (U+061C, U+200E/F, U+202A-U+202E, U+2066-U+2069)
+// are refused too (bidi_controls): an event name or prop with a right-to-left
+// override is shown reversed on the dashboard, to spoof what was counted.
 package beacon
 
 import (
@@ -84,6 +87,7 @@ var (
 	errWrongType      = newErr("wrong_type", "a field has the wrong JSON type")
 	errInvalidUTF8    = newErr("invalid_utf8", "text is not valid UTF-8")
 	errControl        = newErr("control_chars", "text contains control characters")
+	errBidi           = newErr("bidi_controls", "text contains bidirectional control characters")
 	errMissingName    = newErr("missing_name", "name is missing")
 	errMissingURL     = newErr("missing_url", "url is missing")
 	errMissingDomain  = newErr("missing_domain", "domain is missing")
@@ -576,7 +580,8 @@ func (p *parser) splitDomains() ([MaxDomains]span, int, *Error) {
 }
 
 // checkText rejects invalid UTF-8 and control characters: C0 (including tab
-// and newline), DEL, and C1 (U+0080-U+009F, encoded as 0xC2 0x80-0x9F).
+// and newline), DEL, and C1 (U+0080-U+009F, encoded as 0xC2 0x80-0x9F), and
+// the bidirectional controls (isBidi).
 func checkText(b []byte) *Error {
 	ascii := true
 	for i, c := range b {
@@ -585,6 +590,8 @@ func checkText(b []byte) *Error {
 			return errControl
 		case c == 0xc2 && i+1 < len(b) && 0x80 <= b[i+1] && b[i+1] < 0xa0:
 			return errControl
+		case (c == 0xe2 || c == 0xd8) && isBidi(b[i:]):
+			return errBidi
 		case c >= 0x80:
 			ascii = false
 		}
@@ -593,6 +600,23 @@ func checkText(b []byte) *Error {
 		return errInvalidUTF8
 	}
 	return nil
+}
+
+// isBidi reports whether b starts with a bidirectional control: U+061C
+// (D8 9C), U+200E/F (E2 80 8E/8F), U+202A-U+202E (E2 80 AA-AE), U+2066-U+2069
+// (E2 81 A6-A9).
+func isBidi(b []byte) bool {
+	switch {
+	case len(b) >= 2 && b[0] == 0xd8 && b[1] == 0x9c:
+		return true
+	case len(b) < 3 || b[0] != 0xe2:
+		return false
+	case b[1] == 0x80:
+		return b[2] == 0x8e || b[2] == 0x8f || 0xaa <= b[2] && b[2] <= 0xae
+	case b[1] == 0x81:
+		return 0xa6 <= b[2] && b[2] <= 0xa9
+	}
+	return false
 }
 
 // cutUTF8 returns the length of the longest prefix of b that is at most max

@@ -193,6 +193,14 @@ func TestParseRejects(t *testing.T) {
 		{"DEL in referrer", pv(`,"r":"https://t.co/\u007f"`), "control_chars"},
 		{"C1 in prop value", pv(`,"p":{"k":"a\u0085b"}`), "control_chars"},
 		{"control in prop key", pv(`,"p":{"k\u0001":"v"}`), "control_chars"},
+		{"RLO in name", `{"n":"gnp.\u202eexe","u":"https://example.com/a","d":"example.com"}`, "bidi_controls"},
+		{"raw RLO in name", "{\"n\":\"sign\u202eup\",\"u\":\"https://example.com/a\",\"d\":\"example.com\"}", "bidi_controls"},
+		{"LRE in prop value", pv(`,"p":{"k":"a\u202ab"}`), "bidi_controls"},
+		{"PDI in prop key", pv(`,"p":{"k\u2069":"v"}`), "bidi_controls"},
+		{"isolate in prop value", pv(`,"p":{"k":"\u2066x"}`), "bidi_controls"},
+		{"RLM in name", `{"n":"a\u200fb","u":"https://example.com/a","d":"example.com"}`, "bidi_controls"},
+		{"LRM in name", `{"n":"a\u200eb","u":"https://example.com/a","d":"example.com"}`, "bidi_controls"},
+		{"Arabic letter mark in prop", pv(`,"p":{"k":"a\u061cb"}`), "bidi_controls"},
 		{"raw C1 byte", "{\"n\":\"a\xc2\x9fb\",\"u\":\"https://example.com/a\",\"d\":\"example.com\"}", "control_chars"},
 		{"revenue without currency", pv(`,"$":{"amount":"1"}`), "bad_revenue"},
 		{"revenue without amount", pv(`,"$":{"currency":"EUR"}`), "bad_revenue"},
@@ -395,6 +403,16 @@ func BenchmarkParsePage(b *testing.B) {
 	for b.Loop() {
 		if _, err := ParsePage("https://Example.com/blog/post-1?utm_source=newsletter&utm_medium=email&utm_campaign=spring+sale", false); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestBidiOnlyControls: text in right-to-left scripts and typographic
+// punctuation next to the controls' encodings are kept.
+func TestBidiOnlyControls(t *testing.T) {
+	for _, name := range []string{"تسجيل", "עברית", "a…b", "a–b", "“q”", "a\u2060b", "\u061b"} {
+		if _, err := Parse([]byte(`{"n":"` + name + `","u":"https://example.com/a","d":"example.com"}`)); err != nil {
+			t.Errorf("%q: %v", name, err)
 		}
 	}
 }

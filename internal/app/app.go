@@ -35,7 +35,11 @@ type Config struct {
 	SaltGrace       time.Duration
 	Retention       retention.Config // enforced every Retention.Interval; 0 (tests): never
 	ShutdownTimeout time.Duration
-	Logf            func(string, ...any)
+	// Logf receives every line turf logs, fasthttp's included, already
+	// scrubbed of client addresses beyond Collector.IPv4Prefix/IPv6Prefix
+	// and of credentials (see Logger): Start wraps it, so no caller can
+	// forget to.
+	Logf func(string, ...any)
 }
 
 // App is a running turf.
@@ -53,6 +57,7 @@ type App struct {
 
 // Start listens, starts the flush loop and the salt keeper, and serves HTTP.
 func Start(ctx context.Context, cfg Config, conn driver.Conn, db string) (*App, error) {
+	cfg.Logf = scrubbed(cfg.Logf, cfg.Collector.IPv4Prefix, cfg.Collector.IPv6Prefix)
 	a := &App{cfg: cfg, Metrics: metrics.NewSet(), serveErr: make(chan error, 1)}
 	var err error
 	if cfg.GeoIPDB == "" {
@@ -116,7 +121,7 @@ func Start(ctx context.Context, cfg Config, conn driver.Conn, db string) (*App, 
 	go rollup.New(conn, db, time.Now, cfg.Logf).Run(bg, 5*time.Minute)
 
 	rt := &router{collector: col, query: api, dashboard: dash, metrics: a.Metrics, conn: conn, sinkHealth: a.sink.Health}
-	a.srv = HTTPServer(rt.handle)
+	a.srv = HTTPServer(rt.handle, fasthttpLogger(cfg.Logf))
 	go func() { a.serveErr <- a.srv.Serve(a.ln) }()
 	return a, nil
 }
@@ -164,13 +169,17 @@ func later(a, b time.Time) time.Time {
 }
 
 // HTTPServer is turf's HTTP server around h (bench/wrk/noop measures the
-// same settings with a handler that does nothing).
-func HTTPServer(h fasthttp.RequestHandler) *fasthttp.Server {
+// same settings with a handler that does nothing). fasthttp logs through
+// logger, and never quotes a request's headers or body when it does
+// (SecureErrorLogMessage): they hold API keys and session cookies.
+func HTTPServer(h fasthttp.RequestHandler, logger fasthttp.Logger) *fasthttp.Server {
 	return &fasthttp.Server{
-		Handler:      h,
-		Name:         "turf",
-		ReadTimeout:  10 * time.Second,
-		WriteTimeout: 10 * time.Second,
+		Handler:               h,
+		Logger:                logger,
+		SecureErrorLogMessage: true,
+		Name:                  "turf",
+		ReadTimeout:           10 * time.Second,
+		WriteTimeout:          10 * time.Second,
 		// Idle keep-alive connections are closed after this, which also
 		// bounds how long Shutdown waits for them.
 		IdleTimeout: 30 * time.Second,

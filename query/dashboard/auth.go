@@ -7,12 +7,15 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"turf/internal/clientip"
 )
 
 // principal is who is asking: a logged-in user or a share link.
@@ -186,8 +189,19 @@ func (d *Dashboard) login(ctx context.Context, name, password string) (string, t
 		hash = u.hash
 	}
 	// Compare even for unknown users, so the time taken does not tell
-	// which names exist.
-	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil || hash == dummyHash() {
+	// which names exist. One comparison costs a core for about 0.25s, so
+	// only Config.MaxConcurrentLogins run at once, whatever the number of
+	// addresses asking: the collector keeps the other cores.
+	wait, cancel := context.WithTimeout(ctx, d.cfg.LoginWait)
+	defer cancel()
+	select {
+	case d.bcrypt <- struct{}{}:
+	case <-wait.Done():
+		return "", time.Time{}, errLoginBusy
+	}
+	bad := bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil
+	<-d.bcrypt
+	if bad || hash == dummyHash() {
 		return "", time.Time{}, errBadLogin
 	}
 	tok, err := randomToken(32)
@@ -202,7 +216,10 @@ func (d *Dashboard) login(ctx context.Context, name, password string) (string, t
 	return tok, exp, nil
 }
 
-var errBadLogin = errors.New("wrong user name or password")
+var (
+	errBadLogin  = errors.New("wrong user name or password")
+	errLoginBusy = errors.New("too many log-ins at once")
+)
 
 // dummyHash is a bcrypt hash of a random password at the cost real ones
 // have, compared against when the user does not exist. Made on first use:
@@ -226,4 +243,52 @@ func (d *Dashboard) logout(ctx context.Context, token string) error {
 	d.auth.drop(cacheKey(kindSession, h))
 	s.revoked = true
 	return writeSession(ctx, d.conn, d.db, h, *s)
+}
+
+// Log-in throttling, and why it cannot lock a user out from afar.
+//
+// Every attempt spends a token of its client's address prefix (loginPrefix:
+// /24 for IPv4, /48 for IPv6), because an address is cheap to change inside
+// those: an IPv6 /64 alone is an unlimited supply. That bounds the guesses
+// and the bcrypt work one network can cause; MaxConcurrentLogins bounds the
+// bcrypt work of all networks together.
+//
+// Guessing one user's password from many networks is bounded by that user's
+// bucket. It is spent only by failed attempts, and only by those from
+// outside the prefixes the user has logged in from before (knownPrefixes):
+// an attacker who empties carol's bucket keeps carol out of log-ins from
+// new places for a while, never from where she logged in before. The known
+// prefixes are kept in memory, so after a restart carol's first log-in from
+// a place may wait out an ongoing attack (the 429 says when to retry).
+
+// loginPrefix is the network a log-in attempt is throttled by.
+func loginPrefix(a netip.Addr) string {
+	return clientip.Truncate(a, 24, 48).String()
+}
+
+// knownPrefixes remembers, per user, the prefixes of successful log-ins.
+type knownPrefixes struct {
+	mu sync.Mutex
+	m  map[string][]string // user -> prefixes, most recent last
+}
+
+const knownPerUser = 16
+
+func (k *knownPrefixes) has(user, prefix string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return slices.Contains(k.m[user], prefix)
+}
+
+func (k *knownPrefixes) add(user, prefix string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.m == nil || len(k.m) > 10000 {
+		k.m = map[string][]string{} // bounded; forgetting only costs the exemption
+	}
+	ps := slices.DeleteFunc(k.m[user], func(p string) bool { return p == prefix })
+	if len(ps) >= knownPerUser {
+		ps = ps[1:]
+	}
+	k.m[user] = append(ps, prefix)
 }

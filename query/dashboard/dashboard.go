@@ -43,10 +43,17 @@ type Config struct {
 	// TrustedProxies are the proxies whose X-Forwarded-For names the client
 	// for log-in rate limits (as the collector's --trusted-proxy).
 	TrustedProxies []netip.Prefix
-	// LoginRate is log-in attempts per minute per client address and per
-	// user name, LoginBurst how many at once. Defaults: 5 and 10.
+	// LoginRate is log-in attempts per minute per client network (/24,
+	// /48) and failed ones per user name from networks the user has not
+	// logged in from (see loginPrefix), LoginBurst how many at once.
+	// Defaults: 5 and 10.
 	LoginRate  float64
 	LoginBurst int
+	// MaxConcurrentLogins is how many password checks (bcrypt, about
+	// 0.25s of a core each) run at once; LoginWait how long an attempt waits
+	// for its turn before a 503. Defaults: 1 and 5s.
+	MaxConcurrentLogins int
+	LoginWait           time.Duration
 	// QueryRate and QueryBurst limit API calls per session or share link.
 	// Defaults: 20/s and 60 (one dashboard load makes about fifteen).
 	QueryRate  float64
@@ -75,8 +82,10 @@ type Dashboard struct {
 	engine Engine
 	auth   *authCache
 	ips    *clientip.Resolver
-	byIP   *query.Limiter
-	byUser *query.Limiter
+	byNet  *query.Limiter // log-in attempts per client prefix
+	byUser *query.Limiter // failed log-ins per user from unknown prefixes
+	known  knownPrefixes
+	bcrypt chan struct{} // one token per password check running
 	api    *query.Pipeline
 	assets map[string]*asset
 }
@@ -97,6 +106,12 @@ func New(cfg Config, conn driver.Conn, db string, engine Engine) (*Dashboard, er
 	}
 	if cfg.LoginBurst <= 0 {
 		cfg.LoginBurst = 10
+	}
+	if cfg.MaxConcurrentLogins <= 0 {
+		cfg.MaxConcurrentLogins = 1
+	}
+	if cfg.LoginWait <= 0 {
+		cfg.LoginWait = 5 * time.Second
 	}
 	if cfg.QueryRate <= 0 {
 		cfg.QueryRate = 20
@@ -124,8 +139,9 @@ func New(cfg Config, conn driver.Conn, db string, engine Engine) (*Dashboard, er
 		cfg: cfg, conn: conn, db: db, engine: engine,
 		auth:   &authCache{ttl: cfg.AuthCacheTTL, m: map[string]cachedAuth{}},
 		ips:    clientip.NewResolver(cfg.TrustedProxies),
-		byIP:   query.NewLimiter(rate.Limit(cfg.LoginRate/60), cfg.LoginBurst),
+		byNet:  query.NewLimiter(rate.Limit(cfg.LoginRate/60), cfg.LoginBurst),
 		byUser: query.NewLimiter(rate.Limit(cfg.LoginRate/60), cfg.LoginBurst),
+		bcrypt: make(chan struct{}, cfg.MaxConcurrentLogins),
 		assets: assets,
 	}
 	d.api = query.NewPipeline(query.PipelineConfig{RateLimit: cfg.QueryRate, Burst: cfg.QueryBurst, QueryTimeout: cfg.QueryTimeout,
@@ -252,8 +268,7 @@ func (d *Dashboard) secure(ctx *fasthttp.RequestCtx) bool {
 	return ctx.IsTLS() || strings.EqualFold(string(ctx.Request.Header.Peek("X-Forwarded-Proto")), "https")
 }
 
-func (d *Dashboard) clientAddr(ctx *fasthttp.RequestCtx) string {
+func (d *Dashboard) clientAddr(ctx *fasthttp.RequestCtx) netip.Addr {
 	peer, _ := netip.AddrFromSlice(ctx.RemoteIP())
-	a := d.ips.Client(peer.Unmap(), string(ctx.Request.Header.Peek("X-Forwarded-For")), string(ctx.Request.Header.Peek("X-Real-IP")))
-	return a.String()
+	return d.ips.Client(peer.Unmap(), string(ctx.Request.Header.Peek("X-Forwarded-For")), string(ctx.Request.Header.Peek("X-Real-IP")))
 }

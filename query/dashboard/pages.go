@@ -242,8 +242,11 @@ func (d *Dashboard) serveLogin(ctx *fasthttp.RequestCtx) {
 		d.render(ctx, fasthttp.StatusForbidden, "login.html", t.with("Error", t["Cross"]))
 		return
 	}
+	// See loginPrefix for the throttling scheme.
 	now := d.cfg.Now()
-	if !d.byIP.Allow(d.clientAddr(ctx), now) || !d.byUser.Allow(strings.ToLower(name), now) {
+	user, prefix := strings.ToLower(name), loginPrefix(d.clientAddr(ctx))
+	known := d.known.has(user, prefix)
+	if !d.byNet.Allow(prefix, now) || !known && !d.byUser.Has(user, now) {
 		ctx.Response.Header.Set("Retry-After", "60")
 		d.render(ctx, fasthttp.StatusTooManyRequests, "login.html", t.with("Error", t["Limited"]))
 		return
@@ -252,9 +255,17 @@ func (d *Dashboard) serveLogin(ctx *fasthttp.RequestCtx) {
 	defer cancel()
 	tok, exp, err := d.login(c, name, string(args.Peek("password")))
 	if errors.Is(err, errBadLogin) {
+		if !known {
+			d.byUser.Allow(user, now)
+		}
 		// 200, not 401: the form is simply shown again, and 401 would need
 		// a WWW-Authenticate challenge this page does not use.
 		d.render(ctx, fasthttp.StatusOK, "login.html", t.with("Error", t["Bad"]))
+		return
+	}
+	if errors.Is(err, errLoginBusy) {
+		ctx.Response.Header.Set("Retry-After", "5")
+		d.render(ctx, fasthttp.StatusServiceUnavailable, "login.html", t.with("Error", t["Limited"]))
 		return
 	}
 	if err != nil {
@@ -262,6 +273,7 @@ func (d *Dashboard) serveLogin(ctx *fasthttp.RequestCtx) {
 		d.render(ctx, fasthttp.StatusInternalServerError, "login.html", t.with("Error", t["Error"]))
 		return
 	}
+	d.known.add(user, prefix)
 	d.setCookie(ctx, tok, exp)
 	securityHeaders(ctx)
 	ctx.Redirect(next, fasthttp.StatusSeeOther)

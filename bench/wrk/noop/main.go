@@ -8,6 +8,7 @@ package main
 import (
 	"flag"
 	"log"
+	"os"
 
 	"github.com/valyala/fasthttp"
 
@@ -22,6 +23,6 @@ func main() {
 		ctx.SetContentType("text/plain; charset=utf-8")
 		ctx.SetStatusCode(fasthttp.StatusAccepted)
 		ctx.SetBodyString("ok")
-	})
+	}, app.NewLogger(os.Stderr, 24, 48))
 	log.Fatal(srv.ListenAndServe(*listen))
 }

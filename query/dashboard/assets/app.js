@@ -537,11 +537,15 @@
   // ---- CSV ---------------------------------------------------------------
   // A cell that starts with = + - @ (or a tab or CR) would be run as a
   // formula by spreadsheet programs; a leading apostrophe keeps it text.
+  // Spreadsheets skip leading white space (NBSP and BOM included) and
+  // invisible format characters, and some read the fullwidth and small
+  // forms (＝ ＋ － ＠ ﹦ ﹢ ﹣ ﹫ −) as the ASCII ones, so those count too.
+  const formulaStart = /^[\s\u00a0\ufeff\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069]*[=+\-@\t\r\uff1d\uff0b\uff0d\uff20\ufe66\ufe62\ufe63\ufe6b\u2212]/;
   function csvCell(v) {
     if (typeof v === 'number') return String(v);
     if (v && typeof v === 'object') return String(v.value);
     let x = String(v ?? '');
-    if (/^[=+\-@\t\r]/.test(x)) x = "'" + x;
+    if (formulaStart.test(x)) x = "'" + x;
     if (/[",\r\n;]/.test(x)) x = '"' + x.replace(/"/g, '""') + '"';
     return x;
   }
