@@ -33,8 +33,13 @@ type Config struct {
 	// finished day shows up at most this much later. Default 15s; negative:
 	// check on every query.
 	RollupCheckTTL time.Duration
-	// QueryTimeout bounds one request. Default: 30s.
+	// QueryTimeout bounds one request, waiting for a slot included.
+	// Default: 30s.
 	QueryTimeout time.Duration
+	// Limits are the cost limits of every query and the slots of the
+	// lanes (keys, staff, share links; limits.go), for the API and, through
+	// Gate(), the dashboard.
+	Limits Limits
 	// Now is the clock; tests fix it.
 	Now func() time.Time
 	// Logf reports server-side errors; default log.Printf.
@@ -48,6 +53,7 @@ type Config struct {
 type API struct {
 	engine *Engine
 	pipe   *Pipeline
+	gate   *Gate
 }
 
 // New checks cfg and returns the API over the events in database db.
@@ -87,9 +93,14 @@ func New(cfg Config, conn driver.Conn, db string) (*API, error) {
 	e.debugf = cfg.Debugf
 	keys := &keyCache{conn: conn, db: db, ttl: cfg.KeyCacheTTL, now: cfg.Now, keys: map[string]cachedKey{},
 		lookups: rate.NewLimiter(rate.Limit(cfg.KeyLookupRate), cfg.KeyLookupBurst)}
-	pc := PipelineConfig{RateLimit: cfg.RateLimit, Burst: cfg.Burst, QueryTimeout: cfg.QueryTimeout, Now: cfg.Now, Logf: cfg.Logf}
-	return &API{engine: e, pipe: NewPipeline(pc, e, keys)}, nil
+	gate := NewGate(cfg.Limits)
+	pc := PipelineConfig{RateLimit: cfg.RateLimit, Burst: cfg.Burst, QueryTimeout: cfg.QueryTimeout, Gate: gate, Now: cfg.Now, Logf: cfg.Logf}
+	return &API{engine: e, pipe: NewPipeline(pc, e, keys), gate: gate}, nil
 }
+
+// Gate returns the API's lanes and cost limits, for the dashboard's
+// pipeline (dashboard.Config.Gate): one set of slots for the process.
+func (a *API) Gate() *Gate { return a.gate }
 
 // Engine returns the query engine, for callers that run queries in-process.
 func (a *API) Engine() *Engine { return a.engine }

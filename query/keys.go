@@ -194,7 +194,7 @@ func (c *keyCache) Authorize(ctx context.Context, req *fasthttp.RequestCtx) (*Pr
 	if err != nil {
 		return nil, err
 	}
-	return &Principal{ID: "key:" + k.ID, Sites: k.Sites, Denied: errWrongSite}, nil
+	return &Principal{ID: "key:" + k.ID, Sites: k.Sites, Denied: errWrongSite, Lane: LaneKey}, nil
 }
 
 // check returns the stored key, if key is a valid one.

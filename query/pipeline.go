@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/valyala/fasthttp"
 	"golang.org/x/time/rate"
 )
@@ -30,6 +31,8 @@ type Principal struct {
 	Sites []string
 	// Denied is the error for a site not in Sites.
 	Denied error
+	// Lane is whose slots the caller's queries wait for (limits.go).
+	Lane Lane
 }
 
 // Authorizer finds who sent a request. It returns an error that
@@ -53,9 +56,10 @@ type PipelineConfig struct {
 	Burst     int
 	// QueryTimeout bounds one call, waiting for a turn included.
 	QueryTimeout time.Duration
-	// MaxConcurrent is how many calls run in ClickHouse at once; the rest
-	// wait their turn. 0: no bound.
-	MaxConcurrent int
+	// Gate holds the lanes' slots and the cost limits every statement
+	// carries; share one between the pipelines of a process. nil: a gate
+	// of its own with the default Limits.
+	Gate *Gate
 	Now           func() time.Time
 	Logf          func(format string, args ...any)
 }
@@ -66,18 +70,16 @@ type Pipeline struct {
 	engine  Runner
 	auth    Authorizer
 	limits  *Limiter
-	running chan struct{} // one token per call running; nil: unbounded
 }
 
 // NewPipeline returns the pipeline over engine for the callers auth
 // recognises. cfg must be complete (New and dashboard.New fill in the
 // defaults).
 func NewPipeline(cfg PipelineConfig, engine Runner, auth Authorizer) *Pipeline {
-	p := &Pipeline{cfg: cfg, engine: engine, auth: auth, limits: NewLimiter(rate.Limit(cfg.RateLimit), cfg.Burst)}
-	if cfg.MaxConcurrent > 0 {
-		p.running = make(chan struct{}, cfg.MaxConcurrent)
+	if cfg.Gate == nil {
+		cfg.Gate = NewGate(Limits{})
 	}
-	return p
+	return &Pipeline{cfg: cfg, engine: engine, auth: auth, limits: NewLimiter(rate.Limit(cfg.RateLimit), cfg.Burst)}
 }
 
 // The API's paths.
@@ -116,6 +118,8 @@ func (p *Pipeline) serve(ctx *fasthttp.RequestCtx, path string) error {
 	if !p.limits.Allow(who.ID, p.cfg.Now()) {
 		return errRateLimited
 	}
+	// Every statement of the call carries the cost limits.
+	c = clickhouse.Context(c, clickhouse.WithSettings(p.cfg.Gate.limits.settings()))
 	var body []byte
 	if path == RealtimePath {
 		body, err = p.realtime(c, ctx, who)
@@ -131,26 +135,21 @@ func (p *Pipeline) serve(ctx *fasthttp.RequestCtx, path string) error {
 	return nil
 }
 
-// admit checks the caller's access to site and waits until fewer than
-// MaxConcurrent calls run; release ends the call's turn.
+// admit checks the caller's access to site and waits for a slot of its
+// lane (Gate); release ends the call's turn.
 func (p *Pipeline) admit(c context.Context, who *Principal, site string) (release func(), err error) {
 	if !slices.Contains(who.Sites, site) {
 		return nil, who.Denied
 	}
-	if p.running == nil {
-		return func() {}, nil
-	}
-	select {
-	case p.running <- struct{}{}:
-		return func() { <-p.running }, nil
-	case <-c.Done():
-		return nil, c.Err()
-	}
+	return p.cfg.Gate.acquire(c, who)
 }
 
 func (p *Pipeline) query(c context.Context, ctx *fasthttp.RequestCtx, who *Principal) ([]byte, error) {
 	q, err := ParseRequest(ctx.PostBody())
 	if err != nil {
+		return nil, err
+	}
+	if err := checkRegexes(q, p.cfg.Gate.limits); err != nil {
 		return nil, err
 	}
 	release, err := p.admit(c, who, q.Site)
@@ -202,6 +201,10 @@ func (p *Pipeline) writeError(ctx *fasthttp.RequestCtx, err error) {
 	msg := "internal error"
 	var br *BadRequest
 	var he *HTTPError
+	if le := limitError(err, p.cfg.Gate.limits); le != nil {
+		p.cfg.Logf("query: stopped by its limits: %v", err)
+		err = le
+	}
 	switch {
 	case errors.As(err, &br):
 		status, msg = fasthttp.StatusBadRequest, br.Msg
@@ -213,8 +216,11 @@ func (p *Pipeline) writeError(ctx *fasthttp.RequestCtx, err error) {
 	default:
 		p.cfg.Logf("query: %v", err)
 	}
-	if status == fasthttp.StatusTooManyRequests {
+	switch status {
+	case fasthttp.StatusTooManyRequests:
 		ctx.Response.Header.Set("Retry-After", "1")
+	case fasthttp.StatusServiceUnavailable:
+		ctx.Response.Header.Set("Retry-After", strconv.Itoa(max(1, int(p.cfg.Gate.limits.RetryAfter/time.Second))))
 	}
 	if errors.Is(err, errNoKey) || errors.Is(err, errBadKey) {
 		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="turf"`)

@@ -98,6 +98,9 @@ func Start(ctx context.Context, cfg Config, conn driver.Conn, db string) (*App, 
 	if cfg.Dashboard.Sites == nil {
 		cfg.Dashboard.Sites = cfg.Collector.Sites
 	}
+	if cfg.Dashboard.Gate == nil {
+		cfg.Dashboard.Gate = api.Gate()
+	}
 	if cfg.Dashboard.TrustedProxies == nil {
 		cfg.Dashboard.TrustedProxies = cfg.Collector.TrustedProxies
 	}

@@ -60,11 +60,10 @@ type Config struct {
 	QueryBurst int
 	// QueryTimeout bounds one API call, waiting included. Default: 30s.
 	QueryTimeout time.Duration
-	// MaxConcurrentQueries is how many dashboard queries run in ClickHouse
-	// at once; the rest wait their turn. ClickHouse already spreads one
-	// query over every core, so more at once only makes all of them late
-	// (measured: bench/dashboard). Default: 2.
-	MaxConcurrentQueries int
+	// Gate holds the query slots (staff and share links in lanes of their
+	// own) and cost limits, shared with the API: query.API.Gate(). nil: a
+	// gate of its own with the default query.Limits.
+	Gate *query.Gate
 	// InsecureCookie drops the Secure flag from the session cookie even on
 	// HTTPS; only for plain-HTTP test setups. Without it the cookie is
 	// Secure whenever the request came over HTTPS (directly or, by
@@ -122,9 +121,6 @@ func New(cfg Config, conn driver.Conn, db string, engine Engine) (*Dashboard, er
 	if cfg.QueryTimeout <= 0 {
 		cfg.QueryTimeout = 30 * time.Second
 	}
-	if cfg.MaxConcurrentQueries <= 0 {
-		cfg.MaxConcurrentQueries = 2
-	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -145,7 +141,7 @@ func New(cfg Config, conn driver.Conn, db string, engine Engine) (*Dashboard, er
 		assets: assets,
 	}
 	d.api = query.NewPipeline(query.PipelineConfig{RateLimit: cfg.QueryRate, Burst: cfg.QueryBurst, QueryTimeout: cfg.QueryTimeout,
-		MaxConcurrent: cfg.MaxConcurrentQueries, Now: cfg.Now, Logf: cfg.Logf}, engine, d)
+		Gate: cfg.Gate, Now: cfg.Now, Logf: cfg.Logf}, engine, d)
 	return d, nil
 }
 
@@ -219,7 +215,11 @@ func (d *Dashboard) Authorize(c context.Context, ctx *fasthttp.RequestCtx) (*que
 	if err != nil {
 		return nil, err
 	}
-	return &query.Principal{ID: p.key(), Sites: p.sites, Denied: errSite}, nil
+	lane := query.LaneStaff
+	if p.share != "" {
+		lane = query.LaneShare
+	}
+	return &query.Principal{ID: p.key(), Sites: p.sites, Denied: errSite, Lane: lane}, nil
 }
 
 func (d *Dashboard) principalOf(c context.Context, ctx *fasthttp.RequestCtx) (*principal, error) {
