@@ -12,7 +12,7 @@ tmp=$(mktemp -d)
 go build -o "$tmp/turf" ./cmd/turf
 go build -o "$tmp/load" ./bench/load
 port=18080
-"$tmp/turf" serve --listen 127.0.0.1:$port --data-dir "$tmp/data" --site example.com --trusted-proxy 127.0.0.1 \
+"$tmp/turf" serve --listen 127.0.0.1:$port --metrics-token bench --data-dir "$tmp/data" --site example.com --trusted-proxy 127.0.0.1 \
 	--batch-size 10000 --flush-interval 1s > "$tmp/turf.log" 2>&1 &
 pid=$!
 cleanup() { kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null || true; rm -rf "$tmp"; }
@@ -23,7 +23,7 @@ dsn="clickhouse://127.0.0.1:$chport/turf"
 echo "== keep-alive"
 "$tmp/load" --url http://127.0.0.1:$port/api/event --duration "$dur" --concurrency "$conc" --clickhouse "$dsn"
 echo "turf peak RSS: $(grep VmHWM /proc/$pid/status | awk '{print $2, $3}')"
-curl -s http://127.0.0.1:$port/metrics | grep -E '^turf_(events_(accepted|inserted|dropped)|insert_errors)' || true
+curl -s -H 'Authorization: Bearer bench' http://127.0.0.1:$port/metrics | grep -E '^turf_(events_(accepted|inserted|dropped)|insert_errors)' || true
 echo "== new connection per request"
 clickhouse-client --port "$chport" -q "TRUNCATE TABLE turf.events" 2>/dev/null || true
 "$tmp/load" --url http://127.0.0.1:$port/api/event --duration "$dur" --concurrency "$conc" --new-conn --clickhouse "$dsn"

@@ -98,12 +98,7 @@ func TestOptOutSignals(t *testing.T) {
 				}
 			}
 			// Not stored, only counted.
-			resp, err := http.Get(srv.URL + "/metrics")
-			if err != nil {
-				t.Fatal(err)
-			}
-			m, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
+			m := srv.Metrics(t)
 			wantCount := "turf_events_opted_out_total 2\n"
 			if c.stored {
 				wantCount = "turf_events_opted_out_total 0\n"

@@ -118,8 +118,12 @@ func (p *Pipeline) serve(ctx *fasthttp.RequestCtx, path string) error {
 	if !p.limits.Allow(who.ID, p.cfg.Now()) {
 		return errRateLimited
 	}
-	// Every statement of the call carries the cost limits.
+	// Every statement of the call carries the cost limits. The driver
+	// would replace max_execution_time by the context's deadline plus 5s,
+	// so statements get a context that has no deadline but ends with c.
 	c = clickhouse.Context(c, clickhouse.WithSettings(p.cfg.Gate.limits.settings()))
+	c, stop := withoutDeadline(c)
+	defer stop()
 	var body []byte
 	if path == RealtimePath {
 		body, err = p.realtime(c, ctx, who)
@@ -185,6 +189,14 @@ func (p *Pipeline) realtime(c context.Context, ctx *fasthttp.RequestCtx, who *Pr
 	return strconv.AppendInt(nil, n, 10), nil
 }
 
+// withoutDeadline returns a context with c's values and no deadline that
+// is cancelled when c is done.
+func withoutDeadline(c context.Context) (context.Context, func()) {
+	out, cancel := context.WithCancel(context.WithoutCancel(c))
+	stop := context.AfterFunc(c, cancel)
+	return out, func() { stop(); cancel() }
+}
+
 // HTTPError is an error with the status code and message the caller gets.
 type HTTPError struct {
 	Status int
@@ -210,7 +222,7 @@ func (p *Pipeline) writeError(ctx *fasthttp.RequestCtx, err error) {
 		status, msg = fasthttp.StatusBadRequest, br.Msg
 	case errors.As(err, &he):
 		status, msg = he.Status, he.Msg
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		status, msg = fasthttp.StatusServiceUnavailable, "the query took too long"
 		p.cfg.Logf("query: %v", err)
 	default:

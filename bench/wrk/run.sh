@@ -39,11 +39,11 @@ ceiling=$(rps < "$tmp/wrk.out")
 kill "$npid"; wait "$npid" 2>/dev/null || true; npid=
 
 port=18091
-"$tmp/turf" serve --listen 127.0.0.1:$port --data-dir "$tmp/data" --site example.com --trusted-proxy 127.0.0.1 "$@" > "$tmp/turf.log" 2>&1 &
+"$tmp/turf" serve --listen 127.0.0.1:$port --metrics-token bench --data-dir "$tmp/data" --site example.com --trusted-proxy 127.0.0.1 "$@" > "$tmp/turf.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do curl -sf http://127.0.0.1:$port/healthz >/dev/null 2>&1 && break; sleep 0.2; done
 chpid=$(pgrep -f "clickhouse-server --config-file=$tmp/data" | head -1)
-accepted() { curl -s http://127.0.0.1:$port/metrics | awk '$1 == "turf_events_accepted_total" { print $2 }'; }
+accepted() { curl -s -H 'Authorization: Bearer bench' http://127.0.0.1:$port/metrics | awk '$1 == "turf_events_accepted_total" { print $2 }'; }
 cpu() { awk '{print $14+$15}' "/proc/$1/stat"; }   # user+system, in ticks
 hz=$(getconf CLK_TCK)
 a0=$(accepted)
@@ -68,4 +68,4 @@ secs() { awk -v a="$1" -v b="$2" -v hz="$hz" 'BEGIN { printf "%.2f s", (b - a) /
 echo "CPU during the run: turf $(secs "$t0" "$t1"), ClickHouse $(secs "$c0" "$c1")"
 awk -v t="$got" -v c="$ceiling" 'BEGIN { printf "turf %.0f events/s = %.1f%% of the ceiling %.0f requests/s\n", t, 100 * t / c, c }'
 sleep 2 # the last batch
-curl -s http://127.0.0.1:$port/metrics | grep -E '^turf_events_(accepted|inserted)_total|^turf_insert_errors_total|^turf_spool_write_duration_seconds_count'
+curl -s -H 'Authorization: Bearer bench' http://127.0.0.1:$port/metrics | grep -E '^turf_events_(accepted|inserted)_total|^turf_insert_errors_total|^turf_spool_write_duration_seconds_count'

@@ -25,6 +25,8 @@ import (
 type serveConfig struct {
 	db              *dbFlags
 	listen          string
+	metricsListen   string
+	metricsToken    string
 	sites           listFlag
 	trustedProxies  listFlag
 	ipv4Prefix      int
@@ -60,6 +62,8 @@ func serveFlags(args []string) (*serveConfig, error) {
 	fs := newFlagSet("serve", "Receives events on POST/GET /api/event, serves the tracker at /js/script.js,\nand stores events in ClickHouse.")
 	c.db = addDBFlags(fs)
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "address to listen on for HTTP")
+	fs.StringVar(&c.metricsListen, "metrics-listen", "", "address that serves Prometheus /metrics (and nothing else) without a token, e.g. 127.0.0.1:9100; see --metrics-token. With neither, /metrics is not served")
+	fs.StringVar(&c.metricsToken, "metrics-token", "", "token that lets /metrics on --listen answer requests with 'Authorization: Bearer <token>'; see --metrics-listen")
 	fs.Var(&c.sites, "site", "domain whose events are stored, e.g. example.com (repeatable, or comma-separated); events for other domains are dropped and counted")
 	fs.Var(&c.trustedProxies, "trusted-proxy", "CIDR or address of a reverse proxy whose X-Forwarded-For / X-Real-IP is believed (repeatable); otherwise the TCP peer is the client")
 	fs.IntVar(&c.ipv4Prefix, "ipv4-prefix", 24, "bits of an IPv4 address kept (16 or 24); the rest is zeroed on arrival, see also --ipv6-prefix")
@@ -151,7 +155,7 @@ func runServe(args []string) error {
 		return err
 	}
 	a, err := app.Start(startCtx, app.Config{
-		Listen: cfg.listen,
+		Listen: cfg.listen, MetricsListen: cfg.metricsListen, MetricsToken: cfg.metricsToken,
 		Collector: collector.Config{
 			Sites: cfg.sites, TrustedProxies: trusted, IPv4Prefix: cfg.ipv4Prefix, IPv6Prefix: cfg.ipv6Prefix,
 			KeepFragment: cfg.keepFragment, HonourGPC: cfg.honourGPC, HonourDNT: cfg.honourDNT, TestMode: cfg.testMode,
@@ -240,7 +244,7 @@ turf is running on http://%[1]s
                    -A 'Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0' \
                    -d '{"name":"pageview","url":"https://%[3]s/","domain":"%[3]s"}'
                  (a browser User-Agent: curl's own is dropped as a bot)
-  health:        http://%[1]s/healthz    metrics: http://%[1]s/metrics
+  health:        http://%[1]s/healthz    metrics: --metrics-listen or --metrics-token
   data:          %[4]s
 Stop with Ctrl-C.
 `, host, cfg.sites.String(), cfg.sites[0], where)

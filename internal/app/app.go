@@ -26,7 +26,14 @@ import (
 
 // Config is what App needs beyond an open, migrated ClickHouse.
 type Config struct {
-	Listen          string
+	Listen string
+	// MetricsListen, when set, is a second address that serves /metrics
+	// and nothing else, without a token (bind it to a private interface).
+	// MetricsToken, when set, lets the main listener serve /metrics to
+	// callers with "Authorization: Bearer <token>". With neither, the
+	// main listener answers /metrics with 404: metrics are never public.
+	MetricsListen   string
+	MetricsToken    string
 	Collector       collector.Config
 	GeoIPDB         string
 	Sink            sink.Config
@@ -44,15 +51,17 @@ type Config struct {
 
 // App is a running turf.
 type App struct {
-	cfg      Config
-	ln       net.Listener
-	srv      *fasthttp.Server
-	sink     *sink.Sink
-	sinkDone chan struct{}
-	geo      *geo.DB
-	stopBg   context.CancelFunc
-	serveErr chan error
-	Metrics  *metrics.Set
+	cfg        Config
+	ln         net.Listener
+	srv        *fasthttp.Server
+	metricsLn  net.Listener // nil without Config.MetricsListen
+	metricsSrv *fasthttp.Server
+	sink       *sink.Sink
+	sinkDone   chan struct{}
+	geo        *geo.DB
+	stopBg     context.CancelFunc
+	serveErr   chan error
+	Metrics    *metrics.Set
 }
 
 // Start listens, starts the flush loop and the salt keeper, and serves HTTP.
@@ -113,6 +122,13 @@ func Start(ctx context.Context, cfg Config, conn driver.Conn, db string) (*App, 
 		a.geo.Close()
 		return nil, fmt.Errorf("cannot listen on %s: %w", cfg.Listen, err)
 	}
+	if cfg.MetricsListen != "" {
+		if a.metricsLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			a.ln.Close()
+			a.geo.Close()
+			return nil, fmt.Errorf("cannot listen on %s (--metrics-listen): %w", cfg.MetricsListen, err)
+		}
+	}
 	a.sinkDone = make(chan struct{})
 	go func() { a.sink.Run(); close(a.sinkDone) }()
 	bg, stop := context.WithCancel(context.Background())
@@ -123,14 +139,26 @@ func Start(ctx context.Context, cfg Config, conn driver.Conn, db string) (*App, 
 	// dashboard's queries read (see query/rollup); safe on every instance.
 	go rollup.New(conn, db, time.Now, cfg.Logf).Run(bg, 5*time.Minute)
 
-	rt := &router{collector: col, query: api, dashboard: dash, metrics: a.Metrics, conn: conn, sinkHealth: a.sink.Health}
+	rt := &router{collector: col, query: api, dashboard: dash, metrics: a.Metrics, metricsToken: cfg.MetricsToken, conn: conn, sinkHealth: a.sink.Health}
 	a.srv = HTTPServer(rt.handle, fasthttpLogger(cfg.Logf))
 	go func() { a.serveErr <- a.srv.Serve(a.ln) }()
+	if a.metricsLn != nil {
+		a.metricsSrv = HTTPServer(rt.metricsOnly, fasthttpLogger(cfg.Logf))
+		go func() { _ = a.metricsSrv.Serve(a.metricsLn) }()
+	}
 	return a, nil
 }
 
 // Addr is the address HTTP listens on.
 func (a *App) Addr() string { return a.ln.Addr().String() }
+
+// MetricsAddr is the metrics listener's address, "" without one.
+func (a *App) MetricsAddr() string {
+	if a.metricsLn == nil {
+		return ""
+	}
+	return a.metricsLn.Addr().String()
+}
 
 // Done reports the HTTP server stopping on its own.
 func (a *App) Done() <-chan error { return a.serveErr }
@@ -147,6 +175,9 @@ func (a *App) Shutdown() error {
 	httpCtx, cancel := context.WithDeadline(context.Background(), deadline)
 	if err := a.srv.ShutdownWithContext(httpCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		a.cfg.Logf("HTTP shutdown: %v (continuing)", err)
+	}
+	if a.metricsSrv != nil {
+		_ = a.metricsSrv.ShutdownWithContext(httpCtx)
 	}
 	cancel()
 	a.cfg.Logf("HTTP stopped in %s", time.Since(start).Round(time.Millisecond))

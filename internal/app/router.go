@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/subtle"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -21,7 +22,11 @@ type router struct {
 	query     *query.API
 	dashboard *dashboard.Dashboard
 	metrics   *metrics.Set
-	conn      driver.Conn
+	// metricsToken, when set, lets /metrics on the main listener answer
+	// callers that send it as a Bearer token; without it /metrics is not
+	// served there (see Config.MetricsListen).
+	metricsToken string
+	conn         driver.Conn
 	// sinkHealth says whether events are accepted and whether they reach
 	// ClickHouse or wait in the spool.
 	sinkHealth func() (status, detail string)
@@ -39,12 +44,31 @@ func (r *router) handle(ctx *fasthttp.RequestCtx) {
 	case "/healthz":
 		r.healthz(ctx)
 	case "/metrics":
-		ctx.SetContentType("text/plain; version=0.0.4")
-		r.metrics.WritePrometheus(ctx)
-		metrics.WriteProcessMetrics(ctx)
+		auth := ctx.Request.Header.Peek("Authorization")
+		if r.metricsToken == "" || subtle.ConstantTimeCompare(auth, []byte("Bearer "+r.metricsToken)) != 1 {
+			ctx.Error("not found", fasthttp.StatusNotFound)
+			return
+		}
+		r.serveMetrics(ctx)
 	default:
 		ctx.Error("not found", fasthttp.StatusNotFound)
 	}
+}
+
+func (r *router) serveMetrics(ctx *fasthttp.RequestCtx) {
+	ctx.SetContentType("text/plain; version=0.0.4")
+	r.metrics.WritePrometheus(ctx)
+	metrics.WriteProcessMetrics(ctx)
+}
+
+// metricsOnly serves the metrics listener: /metrics to anyone who can
+// reach that address, nothing else.
+func (r *router) metricsOnly(ctx *fasthttp.RequestCtx) {
+	if string(ctx.Path()) != "/metrics" {
+		ctx.Error("not found", fasthttp.StatusNotFound)
+		return
+	}
+	r.serveMetrics(ctx)
 }
 
 // healthz tells three states apart, in the body's first word and the

@@ -339,7 +339,7 @@ func (h *harness) startTurf(ctx context.Context) error {
 	fmt.Fprintf(logf, "==== start at %s\n", time.Now().Format(time.RFC3339Nano))
 	cmd := exec.Command(h.bin, "serve",
 		"--clickhouse", "clickhouse://"+h.proxy.addr()+"/"+db,
-		"--data-dir", h.dataDir, "--listen", h.listen, "--site", "example.com", "--trusted-proxy", "127.0.0.1",
+		"--data-dir", h.dataDir, "--listen", h.listen, "--metrics-token", "faulttest", "--site", "example.com", "--trusted-proxy", "127.0.0.1",
 		"--test-mode", "--batch-size", "500", "--flush-interval", "200ms",
 		"--insert-timeout", h.c.InsertTimeout.String(), "--shutdown-timeout", "5s",
 		"--spool-max-bytes", strconv.FormatInt(h.spoolMax, 10), "--spool-fsync-interval", h.c.FsyncInterval.String())
@@ -455,7 +455,9 @@ func (h *harness) sample() {
 }
 
 func (h *harness) metric(name string) (float64, error) {
-	resp, err := http.Get("http://" + h.listen + "/metrics")
+	req, _ := http.NewRequest("GET", "http://"+h.listen+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer faulttest")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, err
 	}

@@ -4,6 +4,8 @@
 package turftest
 
 import (
+	"io"
+	"net/http"
 	"turf/schema"
 
 	"context"
@@ -33,7 +35,12 @@ type Options struct {
 	DisableGPC     bool
 	BatchSize      int           // default 1000
 	FlushInterval  time.Duration // default 100ms
+	MetricsListen  string        // turf's --metrics-listen; empty: none
 }
+
+// MetricsToken is the --metrics-token every test server has: /metrics on
+// its main address answers only with it (Server.Metrics sends it).
+const MetricsToken = "turftest-metrics"
 
 // Server is a running turf.
 type Server struct {
@@ -64,7 +71,7 @@ func StartWith(t testing.TB, o Options, sites ...string) *Server {
 		o.FlushInterval = 100 * time.Millisecond
 	}
 	a, err := app.Start(context.Background(), app.Config{
-		Listen: "127.0.0.1:0",
+		Listen: "127.0.0.1:0", MetricsListen: o.MetricsListen, MetricsToken: MetricsToken,
 		Collector: collector.Config{
 			Sites: sites, TrustedProxies: o.TrustedProxies, IPv4Prefix: o.IPv4Prefix, IPv6Prefix: o.IPv6Prefix,
 			HonourGPC: !o.DisableGPC, HonourDNT: o.HonourDNT, KeepFragment: o.KeepFragment, TestMode: true,
@@ -87,6 +94,23 @@ func StartWith(t testing.TB, o Options, sites ...string) *Server {
 		}
 	})
 	return &Server{URL: "http://" + a.Addr(), DB: db.Name, Conn: db.Conn, App: a}
+}
+
+// Metrics fetches /metrics from the main address with the token.
+func (s *Server) Metrics(t testing.TB) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", s.URL+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+MetricsToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("/metrics with the token: %d %s", resp.StatusCode, b)
+	}
+	return string(b)
 }
 
 // Flush waits until every event accepted so far is in ClickHouse.
