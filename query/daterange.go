@@ -78,11 +78,27 @@ func resolveRange(spec DateRangeSpec, loc *time.Location, now, first time.Time) 
 	if !e.After(s) {
 		return Range{}, badf("#/date_range: the start must come before the end")
 	}
-	if s.Year() < 1971 || e.Year() > 2105 {
-		return Range{}, badf("#/date_range: dates must lie between 1971 and 2105")
+	if first := time.Date(1971, 1, 1, 0, 0, 0, 0, loc); s.Before(first) || e.After(maxEnd) {
+		// The message names exactly the bound applied, in the site's zone:
+		// the last whole local day, or second, that ends by maxEnd.
+		if eDate {
+			last := localDay(maxEnd.Add(-time.Second), loc, 0)
+			if !localDay(last, loc, 1).After(maxEnd) {
+				last = localDay(last, loc, 1)
+			}
+			return Range{}, badf("#/date_range: dates must lie between 1971-01-01 and %s in the site's time zone %s (ClickHouse's date functions end with 2105-12-31 UTC)", localDay(last, loc, -1).Format(time.DateOnly), loc)
+		}
+		return Range{}, badf("#/date_range: date-times must lie between %s and %s (ClickHouse's date functions end with 2105-12-31 UTC)", first.Format(time.RFC3339), maxEnd.Add(-time.Second).In(loc).Format(time.RFC3339))
 	}
 	return Range{s, e, eDate}, nil
 }
+
+// A range must start on 1971-01-01 or later in the site's zone (a day's
+// margin from 1970 for any zone) and end (exclusive) by maxEnd. DateTime itself ends 2106-02-07 06:28:15 UTC, but ClickHouse
+// 18.16's date functions (toDate, toStartOfDay, in any zone) answer
+// 0000-00-00 past 2105-12-31 UTC (checked on 18.16.1), so ranges up to
+// then are answered and later ones refused.
+var maxEnd = time.Date(2106, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func parseBound(s string, loc *time.Location) (time.Time, bool, error) {
 	if len(s) == len("2006-01-02") {
