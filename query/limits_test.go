@@ -185,23 +185,3 @@ type runnerFunc func(ctx context.Context, q *Query) (*Response, error)
 
 func (f runnerFunc) Run(ctx context.Context, q *Query) (*Response, error) { return f(ctx, q) }
 func (f runnerFunc) Realtime(context.Context, string) (int64, error)    { return 0, nil }
-
-// The real engine over real events with a row budget of one row: the
-// statement is stopped by ClickHouse and the caller gets a 400 saying so.
-func TestOverRowBudgetIs400(t *testing.T) {
-	e := newEnv(t, modeRaw)
-	now := e.now
-	api, err := New(Config{Now: func() time.Time { return now }, Limits: Limits{MaxRowsToRead: 1}}, e.conn, e.db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c fasthttp.RequestCtx
-	c.Request.Header.SetMethod("POST")
-	c.Request.SetRequestURI(QueryPath)
-	c.Request.Header.Set("Authorization", "Bearer "+e.keys["example.com"])
-	c.Request.SetBodyString(`{"site_id":"example.com","metrics":["visitors","pageviews"],"date_range":"7d","dimensions":["event:page"]}`)
-	api.Handler(&c)
-	if code, body := c.Response.StatusCode(), string(c.Response.Body()); code != 400 || !strings.Contains(body, "more than 1 rows") {
-		t.Errorf("over the row budget: %d %s, want 400 naming the budget", code, body)
-	}
-}
