@@ -187,8 +187,8 @@ var recipientParams = map[string]bool{
 	"mkt_tok": true, // Marketo
 	"vero_id": true, "vero_conv": true,
 	"ml_subscriber": true, "ml_subscriber_hash": true, // MailerLite
-	"ck_subscriber_id": true, // Kit (ConvertKit)
-	"__s":              true, // Drip
+	"ck_subscriber_id": true,                      // Kit (ConvertKit)
+	"__s":              true,                      // Drip
 	"oly_enc_id":       true, "oly_anon_id": true, // Omeda
 	"sc_uid": true, "sc_eh": true, "sc_lid": true, "sc_llid": true, // Salesforce Marketing Cloud
 	"trk_contact": true, "trk_msg": true,
