@@ -91,7 +91,7 @@ func TestNewsletterEndToEnd(t *testing.T) {
 	forged := s.URL + newsletter.Path(newsletter.Sign(&newsletter.Key{9}, newsletter.Link{Kind: newsletter.Click, Site: "example.com", Campaign: "x", URL: "https://evil.example/"}), newsletter.Click)
 	for _, u := range []string{tampered, forged, s.URL + "/l/", s.URL + "/l/garbage"} {
 		r := do("GET", u, chromeUA)
-			if r.status != http.StatusNotFound || r.location != "" {
+		if r.status != http.StatusNotFound || r.location != "" {
 			t.Errorf("GET %s: %d, Location %q; want 404 and none", u, r.status, r.location)
 		}
 	}
@@ -102,14 +102,14 @@ func TestNewsletterEndToEnd(t *testing.T) {
 	// Machines: the redirect still works for scanners.
 	for _, m := range []struct{ method, ua string }{{"GET", ppUA}, {"HEAD", chromeUA}} {
 		r := do(m.method, link, m.ua)
-			if r.status != http.StatusFound || r.location != want {
+		if r.status != http.StatusFound || r.location != want {
 			t.Errorf("%s %s: %d %q", m.method, m.ua, r.status, r.location)
 		}
 	}
 	// Opens: Apple's and Gmail's proxies, and a person.
 	for _, ua := range []string{appleUA, gmailUA, chromeUA} {
 		r := do("GET", pixel, ua)
-			if r.status != http.StatusOK || r.hdr.Get("Content-Type") != "image/gif" || !bytes.HasPrefix(r.body, []byte("GIF89a")) || !strings.Contains(r.hdr.Get("Cache-Control"), "no-cache") {
+		if r.status != http.StatusOK || r.hdr.Get("Content-Type") != "image/gif" || !bytes.HasPrefix(r.body, []byte("GIF89a")) || !strings.Contains(r.hdr.Get("Cache-Control"), "no-cache") {
 			t.Errorf("pixel for %q: %d %s %q", ua, r.status, r.hdr.Get("Content-Type"), r.hdr.Get("Cache-Control"))
 		}
 	}
@@ -133,7 +133,7 @@ func TestNewsletterEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := do("GET", link, chromeUA)
-			if err := srv.Resume(); err != nil {
+		if err := srv.Resume(); err != nil {
 			t.Fatal(err)
 		}
 		if r.status != http.StatusFound || r.location != want || r.took > time.Second {
