@@ -67,7 +67,9 @@ type Link struct {
 // guessing over HTTP and keep links short.
 const macSize = 16
 
-var enc = base64.RawURLEncoding
+// enc is strict so that a token has one spelling: a lenient decoder would
+// accept a changed last character whose bits are padding.
+var enc = base64.RawURLEncoding.Strict()
 
 // Sign makes the token of l with key.
 func Sign(key *Key, l Link) string {
