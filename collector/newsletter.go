@@ -2,9 +2,11 @@ package collector
 
 import (
 	"net/netip"
+	"strings"
 
 	"github.com/valyala/fasthttp"
 
+	"turf/collector/beacon"
 	"turf/collector/newsletter"
 	"turf/collector/referrer"
 	"turf/collector/sink"
@@ -97,9 +99,10 @@ func (c *Collector) recordLink(ctx *fasthttp.RequestCtx, l newsletter.Link, name
 	if machine != "" {
 		keys, vals = append(keys, "machine"), append(vals, machine)
 	}
+	host, path := eventPage(l, c.sites)
 	ref := referrer.Classify("", l.Site, referrer.Campaign{Source: "newsletter", Medium: "email", Campaign: l.Campaign})
 	e := sink.Event{
-		Site: l.Site, TS: now, Name: name, VisitorID: id, Hostname: l.Site, Pathname: "/",
+		Site: l.Site, TS: now, Name: name, VisitorID: id, Hostname: host, Pathname: path,
 		Source: ref.Source, Channel: ref.Channel,
 		UTMSource: "newsletter", UTMMedium: "email", UTMCampaign: l.Campaign,
 		Country: c.d.Geo.Country(prefix.Addr()),
@@ -111,6 +114,22 @@ func (c *Collector) recordLink(ctx *fasthttp.RequestCtx, l newsletter.Link, name
 		return
 	}
 	c.accepted.Inc()
+}
+
+// eventPage is the page an event of l is stored on. A click to a page of
+// a site gets that page, so the visit the click starts has it as its entry
+// page (a visit's entry page is its first event's); an open, or a click to
+// another site, gets the newsletter path itself ("/o/", "/l/"), which no
+// site page has, so it is recognisable in page reports.
+func eventPage(l newsletter.Link, sites map[string]bool) (host, path string) {
+	if l.Kind == newsletter.Click {
+		// Parsed as a page view's URL is, so the two name the page alike.
+		if pg, err := beacon.ParsePage(l.URL, false); err == nil && sites[strings.TrimPrefix(pg.Host, "www.")] {
+			return pg.Host, pg.Path
+		}
+		return l.Site, newsletter.ClickPath
+	}
+	return l.Site, newsletter.OpenPath
 }
 
 // outboundClick is the tracker's outbound-link event; its prop url is the

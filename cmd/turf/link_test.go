@@ -175,6 +175,12 @@ func TestNewsletterEndToEnd(t *testing.T) {
 	if n := count("name = 'Newsletter Click' AND props_values[indexOf(props_keys, 'campaign')] = 'nieuwsbrief-2026-12' AND channel = 'Email'"); n < 3 {
 		t.Errorf("clicks with campaign prop in Email: %d", n)
 	}
+	if n := count("name = 'Newsletter Click' AND " + human + " AND hostname = 'example.com' AND pathname = '/huren'"); n != wantClickH {
+		t.Errorf("human clicks stored on the destination page /huren: %d, want %d", n, wantClickH)
+	}
+	if n := count("name = 'Newsletter Open' AND pathname = '/o/'"); n != 3 {
+		t.Errorf("opens stored on /o/: %d, want 3", n)
+	}
 	if n := count("name = 'pageview' AND channel = 'Email' AND source = 'Newsletter' AND utm_campaign = 'nieuwsbrief-2026-12'"); n != 1 {
 		t.Errorf("follow-up page view in the Email channel: %d, want 1", n)
 	}
@@ -221,6 +227,11 @@ func TestNewsletterEndToEnd(t *testing.T) {
 	people := api(`{"site_id":"example.com","metrics":["visitors","events"],"date_range":"day","filters":[["is","event:name",["Newsletter Open"]],["is","event:props:machine",["(none)"]]]}`)
 	machines := api(`{"site_id":"example.com","metrics":["events"],"date_range":"day","dimensions":["event:props:machine"],"filters":[["is_not","event:props:machine",["(none)"]]]}`)
 	networks := api(`{"site_id":"example.com","metrics":["events"],"date_range":"day","dimensions":["event:props:network","event:props:share"],"filters":[["is","event:name",["Outbound Link: Click"]]]}`)
+	entries := api(`{"site_id":"example.com","metrics":["visits"],"date_range":"day","dimensions":["visit:entry_page"],"filters":[["is","visit:channel",["Email"]]]}`)
+	if !strings.Contains(entries, `"/huren"`) {
+		t.Errorf("entry pages of Email visits: %s, want /huren among them", entries)
+	}
+	t.Logf("API: Email visits by entry page %s", entries)
 	t.Logf("API: human opens %s; machine events %s; outbound by network/share %s", people, machines, networks)
 	if !strings.Contains(networks, `"Facebook","example.com/huren"`) {
 		t.Errorf("breakdown by network/share: %s", networks)
