@@ -18,6 +18,7 @@ import (
 
 	"turf/collector/beacon"
 	"turf/collector/geo"
+	"turf/collector/newsletter"
 	"turf/collector/referrer"
 	"turf/collector/sink"
 	"turf/collector/useragent"
@@ -42,9 +43,12 @@ type Config struct {
 
 // Deps are the collector's collaborators, made by cmd/turf.
 type Deps struct {
-	Sink    *sink.Sink
-	Salts   *visitor.Store
-	Geo     *geo.DB // nil: no country lookup
+	Sink  *sink.Sink
+	Salts *visitor.Store
+	Geo   *geo.DB // nil: no country lookup
+	// Links verifies newsletter links and pixels (nil: their paths are not
+	// served). Its keys are loaded and refreshed by the caller.
+	Links   *newsletter.Keys
 	Metrics *metrics.Set
 	Now     func() time.Time
 }
@@ -89,7 +93,14 @@ func New(cfg Config, d Deps) (*Collector, error) {
 // Handle serves the collector's routes and reports whether path was one.
 func (c *Collector) Handle(ctx *fasthttp.RequestCtx) bool {
 	if string(ctx.Path()) != "/api/event" {
-		return false
+		if c.d.Links == nil {
+			return false
+		}
+		tok, kind, ok := newsletter.TokenOf(string(ctx.Path()))
+		if ok {
+			c.handleLink(ctx, tok, kind)
+		}
+		return ok
 	}
 	// Any origin may send events. The other CORS headers matter only in a
 	// preflight's answer, so the hot path does not write them.
@@ -171,6 +182,10 @@ func (c *Collector) handleEvent(ctx *fasthttp.RequestCtx, pixel bool) {
 	}
 	prefix := clientip.Truncate(ip, c.cfg.IPv4Prefix, c.cfg.IPv6Prefix)
 	ip = netip.Addr{}
+
+	if b.Name == outboundClick {
+		b.PropKeys, b.PropValues = socialProps(b.PropKeys, b.PropValues)
+	}
 
 	pc := page.Campaign
 	ref := referrer.Classify(b.Referrer, page.Host, referrer.Campaign{

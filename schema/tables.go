@@ -10,6 +10,7 @@ const (
 	Salts      = "salts"
 	Migrations = "schema_migrations"
 	APIKeys    = "api_keys"
+	LinkKeys   = "link_keys" // newsletter link signing keys (collector/newsletter)
 
 	Users    = "dashboard_users"
 	Sessions = "dashboard_sessions"

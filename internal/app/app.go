@@ -16,6 +16,7 @@ import (
 
 	"turf/collector"
 	"turf/collector/geo"
+	"turf/collector/newsletter"
 	"turf/collector/sink"
 	"turf/collector/visitor"
 	"turf/query"
@@ -84,7 +85,13 @@ func Start(ctx context.Context, cfg Config, conn driver.Conn, db string) (*App, 
 	if err := salts.Sync(ctx); err != nil {
 		cfg.Logf("warning: %v (a local salt is used until ClickHouse answers)", err)
 	}
-	col, err := collector.New(cfg.Collector, collector.Deps{Sink: a.sink, Salts: salts, Geo: a.geo, Metrics: a.Metrics})
+	// Newsletter links verify from these keys in memory; loaded now so links
+	// work from the first request, and kept refreshed by links.Run.
+	links := newsletter.NewKeys(conn, db, time.Now)
+	if err := links.Sync(ctx); err != nil {
+		cfg.Logf("warning: %v (newsletter links answer 503 until ClickHouse answers)", err)
+	}
+	col, err := collector.New(cfg.Collector, collector.Deps{Sink: a.sink, Salts: salts, Geo: a.geo, Metrics: a.Metrics, Links: links})
 	if err != nil {
 		a.geo.Close()
 		return nil, err
@@ -134,6 +141,7 @@ func Start(ctx context.Context, cfg Config, conn driver.Conn, db string) (*App, 
 	bg, stop := context.WithCancel(context.Background())
 	a.stopBg = stop
 	go salts.Run(bg, time.Minute)
+	go links.Run(bg, time.Minute, cfg.Logf)
 	go retention.New(conn, db, cfg.Retention, time.Now, cfg.Logf).Run(bg)
 	// Copies finished days into the visits and event_stats tables that the
 	// dashboard's queries read (see query/rollup); safe on every instance.

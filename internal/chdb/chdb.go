@@ -147,39 +147,6 @@ func (c *Conn) Query(sql, format string) ([]byte, error) {
 	return c.query(sql, format)
 }
 
-// QueryIn is Query with db as the current database, as a native-protocol
-// connection opened on db has it; db need not exist yet (the statement may
-// be the one that creates it).
-func (c *Conn) QueryIn(db, sql, format string) ([]byte, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	use := "USE default"
-	if db != "" {
-		out, err := c.query("SELECT count() FROM system.databases WHERE name = '"+escape(db)+"'", "TabSeparated")
-		if err != nil {
-			return nil, err
-		}
-		if string(out) != "0\n" {
-			use = "USE `" + db + "`"
-		}
-	}
-	if _, err := c.query(use, "TabSeparated"); err != nil {
-		return nil, err
-	}
-	return c.query(sql, format)
-}
-
-func escape(s string) string {
-	var b []byte
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' || s[i] == '\'' {
-			b = append(b, '\\')
-		}
-		b = append(b, s[i])
-	}
-	return string(b)
-}
-
 func (c *Conn) query(sql, format string) ([]byte, error) {
 	cq, cf := C.CString(sql), C.CString(format)
 	defer C.free(unsafe.Pointer(cq))

@@ -34,14 +34,14 @@ func TestQuery(t *testing.T) {
 		t.Fatalf("version %q, want 26.x", out)
 	}
 	for _, q := range []string{"CREATE DATABASE d1", "CREATE TABLE d1.t (a UInt8) ENGINE = MergeTree ORDER BY a"} {
-		if _, err := c.QueryIn("", q, "TabSeparated"); err != nil {
+		if _, err := c.Query(q, "TabSeparated"); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	if _, err := c.QueryIn("d1", "INSERT INTO t VALUES (1), (2)", "TabSeparated"); err != nil {
+	if _, err := c.Query("INSERT INTO d1.t VALUES (1), (2)", "TabSeparated"); err != nil {
 		t.Fatal(err)
 	}
-	out, err = c.QueryIn("d1", "SELECT sum(a) FROM t", "TabSeparated")
+	out, err = c.Query("SELECT sum(a) FROM d1.t", "TabSeparated")
 	if err != nil || string(out) != "3\n" {
 		t.Fatalf("sum: %q, %v", out, err)
 	}

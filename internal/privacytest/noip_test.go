@@ -52,6 +52,8 @@ func TestNoFullIPAtRest(t *testing.T) {
 	logPath := filepath.Join(t.TempDir(), "turf.log")
 	tf := &turfProc{t: t, bin: bin, dsn: db.DSN, dataDir: dataDir, logPath: logPath, listen: freeAddr(t)}
 	tf.start()
+	link, pixel := tf.newsletter("create", "--url", "https://example.com/huren"), tf.newsletter("pixel")
+	tampered := link[:len(link)-1] + map[bool]string{true: "A", false: "B"}[!strings.HasSuffix(link, "A")]
 
 	sent := 0
 	sendAll := func(phase string) {
@@ -59,6 +61,11 @@ func TestNoFullIPAtRest(t *testing.T) {
 			tf.send(phase, i, a, false)
 			tf.send(phase, i, a, true)
 			sent += 2
+			// Newsletter links and pixels, and a tampered link (a counted
+			// reject), from the same addresses.
+			tf.follow(link, a, http.StatusFound)
+			tf.follow(pixel, a, http.StatusOK)
+			tf.follow(tampered, a, http.StatusNotFound)
 		}
 	}
 	waitRows := func(phase string, want uint64) {
@@ -418,5 +425,34 @@ func (p *turfProc) send(phase string, i int, addr netip.Addr, viaProxy bool) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("%s event %d (%s): status %d", phase, i, how, resp.StatusCode)
+	}
+}
+
+// newsletter runs `turf link <sub>` against the running turf's database and
+// returns the URL it prints.
+func (p *turfProc) newsletter(sub string, args ...string) string {
+	p.t.Helper()
+	args = append([]string{"link", sub, "--clickhouse", p.dsn, "--data-dir", p.dataDir, "--site", "example.com",
+		"--campaign", "nieuwsbrief-2026-12", "--public-url", "http://" + p.listen}, args...)
+	out, err := exec.Command(p.bin, args...).Output()
+	if err != nil {
+		p.t.Fatalf("turf %v: %v", args, err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// follow requests a newsletter URL from addr, as a mail client would.
+func (p *turfProc) follow(u string, addr netip.Addr, want int) {
+	p.t.Helper()
+	req, _ := http.NewRequest("GET", u, nil)
+	req.Header.Set("User-Agent", firefox)
+	req.Header.Set("X-Turf-Test-Peer", addr.String())
+	resp, err := http.DefaultTransport.RoundTrip(req) // no redirects followed
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != want {
+		p.t.Fatalf("GET %s: status %d, want %d", u, resp.StatusCode, want)
 	}
 }

@@ -1,0 +1,189 @@
+package chtest
+
+// The mirror between turf and the driver: each call runs on 18.16 as asked,
+// then goes to the leg (modern.go) in the order it ran.
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"strings"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"turf/internal/chdb"
+)
+
+// mirrorConn is a connection whose statements also run on the modern leg.
+type mirrorConn struct {
+	driver.Conn
+	leg *leg
+	db  string
+	m   *mirrorDB
+}
+
+func (c *mirrorConn) bind(m *mirrorDB, query string, args []any) (string, bool) {
+	sql, err := chdb.Bind(query, args...)
+	if err != nil {
+		c.leg.problem(m, fmt.Sprintf("cannot bind for the modern leg: %v\n%s", err, clip(query)))
+		return "", false
+	}
+	return sql, true
+}
+
+func (c *mirrorConn) Exec(ctx context.Context, query string, args ...any) error {
+	c.m.mu.Lock()
+	defer c.m.mu.Unlock()
+	if err := c.Conn.Exec(ctx, query, args...); err != nil {
+		return err
+	}
+	if sql, ok := c.bind(c.m, query, args); ok {
+		c.leg.write(c.m, c.db, query, sql)
+	}
+	return nil
+}
+
+func (c *mirrorConn) compare(query string, args []any) {
+	c.m.mu.Lock()
+	defer c.m.mu.Unlock()
+	if !c.leg.wantRead(c.db, query) {
+		return
+	}
+	if sql, ok := c.bind(c.m, query, args); ok {
+		c.leg.read(c.m, c.db, query, sql)
+	}
+}
+
+func (c *mirrorConn) Query(ctx context.Context, query string, args ...any) (driver.Rows, error) {
+	rows, err := c.Conn.Query(ctx, query, args...)
+	if err == nil {
+		c.compare(query, args)
+	}
+	return rows, err
+}
+
+func (c *mirrorConn) QueryRow(ctx context.Context, query string, args ...any) driver.Row {
+	row := c.Conn.QueryRow(ctx, query, args...)
+	if row.Err() == nil {
+		c.compare(query, args)
+	}
+	return row
+}
+
+func (c *mirrorConn) Select(ctx context.Context, dest any, query string, args ...any) error {
+	err := c.Conn.Select(ctx, dest, query, args...)
+	if err == nil {
+		c.compare(query, args)
+	}
+	return err
+}
+
+func (c *mirrorConn) PrepareBatch(ctx context.Context, query string, opts ...driver.PrepareBatchOption) (driver.Batch, error) {
+	b, err := c.Conn.PrepareBatch(ctx, query, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &mirrorBatch{Batch: b, c: c, query: query}, nil
+}
+
+// mirrorBatch keeps the literals of every value appended, row- or
+// column-wise, and sends them to chDB when 18.16 took the batch.
+type mirrorBatch struct {
+	driver.Batch
+	c     *mirrorConn
+	query string
+	rows  []string         // "(v1, v2, ...)" from Append
+	cols  map[int][]string // per column, from Column(i).Append
+	bad   error
+}
+
+func (b *mirrorBatch) Append(v ...any) error {
+	if err := b.Batch.Append(v...); err != nil {
+		return err
+	}
+	lits := make([]string, len(v))
+	for i, x := range v {
+		s, err := chdb.Literal(x)
+		if err != nil {
+			b.bad = err
+		}
+		lits[i] = s
+	}
+	b.rows = append(b.rows, "("+strings.Join(lits, ", ")+")")
+	return nil
+}
+
+func (b *mirrorBatch) Column(i int) driver.BatchColumn {
+	return &mirrorColumn{BatchColumn: b.Batch.Column(i), b: b, i: i}
+}
+
+type mirrorColumn struct {
+	driver.BatchColumn
+	b *mirrorBatch
+	i int
+}
+
+// Append takes a column's values (a slice of them), as the driver's does.
+func (c *mirrorColumn) Append(v any) error {
+	if err := c.BatchColumn.Append(v); err != nil {
+		return err
+	}
+	if c.b.cols == nil {
+		c.b.cols = map[int][]string{}
+	}
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Slice {
+		c.b.bad = fmt.Errorf("column %d: the modern leg takes a slice of values, not %T", c.i, v)
+		return nil
+	}
+	for j := 0; j < rv.Len(); j++ {
+		s, err := chdb.Literal(rv.Index(j).Interface())
+		if err != nil {
+			c.b.bad = err
+		}
+		c.b.cols[c.i] = append(c.b.cols[c.i], s)
+	}
+	return nil
+}
+
+func (c *mirrorColumn) AppendRow(v any) error {
+	c.b.bad = fmt.Errorf("column %d: AppendRow is not mirrored to the modern leg", c.i)
+	return c.BatchColumn.AppendRow(v)
+}
+
+func (b *mirrorBatch) Send() error {
+	m := b.c.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := b.Batch.Send(); err != nil {
+		return err
+	}
+	rows := b.rows
+	if len(b.cols) > 0 {
+		rows = append(rows, zipColumns(b.cols)...)
+	}
+	if b.bad != nil {
+		b.c.leg.problem(m, fmt.Sprintf("cannot mirror a batch: %v\n%s", b.bad, b.query))
+		return nil
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	b.c.leg.write(m, b.c.db, b.query+" VALUES", b.query+" VALUES "+strings.Join(rows, ", "))
+	return nil
+}
+
+func zipColumns(cols map[int][]string) []string {
+	n := len(cols)
+	rows := make([]string, len(cols[0]))
+	for r := range rows {
+		vals := make([]string, n)
+		for i := 0; i < n; i++ {
+			if r < len(cols[i]) {
+				vals[i] = cols[i][r]
+			}
+		}
+		rows[r] = "(" + strings.Join(vals, ", ") + ")"
+	}
+	return rows
+}
