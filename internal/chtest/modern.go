@@ -88,8 +88,12 @@ func newLeg(ch *chdb.Conn, addr, httpURL string) (*leg, error) {
 	// One thread per query: the tests' data are small, and a query spread
 	// over threads costs more in start-up than it gains (15 ms against 5 ms
 	// here); the leg runs beside the tests, on the other core.
-	if _, err := ch.Query("SET max_threads = 1", "TabSeparated"); err != nil {
-		return nil, fmt.Errorf("chDB: %w", err)
+	// And a time limit of the harness's own, so that a runaway statement is
+	// reported as failed instead of stopping the suite.
+	for _, q := range []string{"SET max_threads = 1", "SET max_execution_time = 120"} {
+		if _, err := ch.Query(q, "TabSeparated"); err != nil {
+			return nil, fmt.Errorf("chDB: %w", err)
+		}
 	}
 	l := &leg{ch: ch, version: strings.TrimSpace(string(v)), addr: addr, http: httpURL, dbs: map[string]*mirrorDB{}, jobs: make(chan job, 1<<16)}
 	l.stats = Stats{Version: l.version, Statements: map[string]struct{}{}, Reads: map[string]struct{}{}}

@@ -54,20 +54,76 @@ func (c *mirrorConn) compare(query string, args []any) {
 	}
 }
 
+// Query compares once the caller has read the rows to their end without an
+// error: a statement that 18.16 stops half-way (a time budget, say) did
+// not succeed, and is not asked of 26.x, where nothing would stop it.
 func (c *mirrorConn) Query(ctx context.Context, query string, args ...any) (driver.Rows, error) {
 	rows, err := c.Conn.Query(ctx, query, args...)
-	if err == nil {
-		c.compare(query, args)
+	if err != nil {
+		return rows, err
 	}
-	return rows, err
+	return &mirrorRows{Rows: rows, c: c, query: query, args: args}, nil
 }
 
-func (c *mirrorConn) QueryRow(ctx context.Context, query string, args ...any) driver.Row {
-	row := c.Conn.QueryRow(ctx, query, args...)
-	if row.Err() == nil {
-		c.compare(query, args)
+type mirrorRows struct {
+	driver.Rows
+	c     *mirrorConn
+	query string
+	args  []any
+	done  bool
+}
+
+func (r *mirrorRows) Next() bool {
+	if r.Rows.Next() {
+		return true
 	}
-	return row
+	r.finish()
+	return false
+}
+
+func (r *mirrorRows) Close() error {
+	err := r.Rows.Close()
+	r.finish()
+	return err
+}
+
+func (r *mirrorRows) finish() {
+	if r.done {
+		return
+	}
+	r.done = true
+	if r.Rows.Err() == nil {
+		r.c.compare(r.query, r.args)
+	}
+}
+
+// QueryRow compares once the row was scanned without an error: 18.16 may
+// report a failure (a time budget, say) only then.
+func (c *mirrorConn) QueryRow(ctx context.Context, query string, args ...any) driver.Row {
+	return &mirrorRow{Row: c.Conn.QueryRow(ctx, query, args...), c: c, query: query, args: args}
+}
+
+type mirrorRow struct {
+	driver.Row
+	c     *mirrorConn
+	query string
+	args  []any
+}
+
+func (r *mirrorRow) Scan(dest ...any) error {
+	err := r.Row.Scan(dest...)
+	if err == nil {
+		r.c.compare(r.query, r.args)
+	}
+	return err
+}
+
+func (r *mirrorRow) ScanStruct(dest any) error {
+	err := r.Row.ScanStruct(dest)
+	if err == nil {
+		r.c.compare(r.query, r.args)
+	}
+	return err
 }
 
 func (c *mirrorConn) Select(ctx context.Context, dest any, query string, args ...any) error {
