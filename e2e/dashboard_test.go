@@ -242,10 +242,11 @@ func TestDashboard(t *testing.T) {
 		chromedp.SendKeys("input[name=username]", dashboardUser),
 		chromedp.SendKeys("input[name=password]", "wrong password"),
 		chromedp.Click("button[type=submit]"))
-	waitJS(t, e.tab, `document.querySelector('.login .error')`)
-	// The form came back as a new page; fill it in from the page itself, as
-	// chromedp's node ids may still point into the old one.
-	eval[any](t, e.tab, fmt.Sprintf(`(() => { document.querySelector('input[name=password]').value = %q; document.querySelector('form').requestSubmit(); })()`, dashboardPassword))
+	// The form came back as a new page with the error; fill it in from the
+	// page itself, as chromedp's node ids may still point into the old one.
+	// Polled as one step: under load the check for the error and a separate
+	// fill-in were seen to straddle the page change (input not found).
+	waitJS(t, e.tab, fmt.Sprintf(`(() => { const p = document.querySelector('input[name=password]'); if (!p || !document.querySelector('.login .error')) return false; p.value = %q; document.querySelector('form').requestSubmit(); return true; })()`, dashboardPassword))
 	gen := e.waitRendered("")
 	if loc := must(t, e.tab, chromedp.Location()); !strings.Contains(loc, "period=30d") {
 		t.Errorf("after log-in at %s, want the page asked for", loc)
