@@ -184,4 +184,4 @@ func TestOverTimeBudgetIs503(t *testing.T) {
 type runnerFunc func(ctx context.Context, q *Query) (*Response, error)
 
 func (f runnerFunc) Run(ctx context.Context, q *Query) (*Response, error) { return f(ctx, q) }
-func (f runnerFunc) Realtime(context.Context, string) (int64, error)    { return 0, nil }
+func (f runnerFunc) Realtime(context.Context, string) (int64, error)      { return 0, nil }

@@ -60,16 +60,16 @@ type PipelineConfig struct {
 	// carries; share one between the pipelines of a process. nil: a gate
 	// of its own with the default Limits.
 	Gate *Gate
-	Now           func() time.Time
-	Logf          func(format string, args ...any)
+	Now  func() time.Time
+	Logf func(format string, args ...any)
 }
 
 // Pipeline serves the API's paths through one Authorizer.
 type Pipeline struct {
-	cfg     PipelineConfig
-	engine  Runner
-	auth    Authorizer
-	limits  *Limiter
+	cfg    PipelineConfig
+	engine Runner
+	auth   Authorizer
+	limits *Limiter
 }
 
 // NewPipeline returns the pipeline over engine for the callers auth
