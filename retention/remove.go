@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"turf/schema"
 )
 
 // Removal is what removing the rows matching Where from one table takes:
@@ -46,7 +48,7 @@ func planRemoval(ctx context.Context, conn driver.Conn, db string, t Table, wher
 		return r, nil
 	}
 	if t.PartitionKey != "" {
-		parts, err := partitions(ctx, conn, db, t.Name)
+		parts, err := partitions(ctx, conn, db, t)
 		if err != nil {
 			return r, err
 		}
@@ -69,8 +71,11 @@ func planRemoval(ctx context.Context, conn driver.Conn, db string, t Table, wher
 	return r, nil
 }
 
-func partitions(ctx context.Context, conn driver.Conn, db, table string) ([]Partition, error) {
-	rows, err := conn.Query(ctx, "SELECT partition, sum(rows) FROM system.parts WHERE database = ? AND table = ? AND active GROUP BY partition ORDER BY partition", db, table)
+// partitions lists t's partitions on every shard: a partition some shard
+// lacks is still dropped on those that have it.
+func partitions(ctx context.Context, conn driver.Conn, db string, t Table) ([]Partition, error) {
+	table := t.Name
+	rows, err := conn.Query(ctx, "SELECT partition, sum(rows) FROM "+systemTable(t, "parts")+" WHERE database = ? AND table = ? AND active GROUP BY partition ORDER BY partition", db, storedName(t))
 	if err != nil {
 		return nil, fmt.Errorf("cannot list the partitions of %s: %w", table, err)
 	}
@@ -92,35 +97,43 @@ func partitions(ctx context.Context, conn driver.Conn, db, table string) ([]Part
 // apply drops the partitions and, when del is set, starts the DELETE
 // mutation for the remaining rows. Mutations run in the background; wait
 // says whether to wait for them.
-func (r Removal) apply(ctx context.Context, conn driver.Conn, db, cluster string, del, wait bool) error {
-	name := fullName(db, r.Table)
-	on := ""
-	if cluster != "" {
-		on = " ON CLUSTER " + quoteIdent(cluster)
+//
+// A sharded table is changed ON CLUSTER in its local part (the statement
+// runs on one replica per shard and replicates); any other table is
+// changed without ON CLUSTER, on this node: on a cluster it is replicated
+// to every node, so the change reaches all of them through replication,
+// also a node that is down now. The cluster argument is kept for callers
+// and no longer decides anything.
+func (r Removal) apply(ctx context.Context, conn driver.Conn, db, _ string, del, wait bool) error {
+	name := localName(db, r.Table)
+	exec := func(stmt string) error {
+		return schema.ExecDDL(ctx, conn, r.Table.Cluster, 0, stmt, func(string, ...any) {})
 	}
+	on := schema.OnCluster(r.Table.Cluster)
 	for _, p := range r.Partitions {
-		if err := conn.Exec(ctx, "ALTER TABLE "+name+on+" DROP PARTITION "+p.ID); err != nil {
+		if err := exec("ALTER TABLE " + name + on + " DROP PARTITION " + p.ID); err != nil {
 			return fmt.Errorf("cannot drop partition %s of %s: %w", p.ID, r.Table.Name, err)
 		}
 	}
 	if !del || r.DeleteRows == 0 {
 		return nil
 	}
-	if err := conn.Exec(ctx, "ALTER TABLE "+name+on+" DELETE WHERE "+r.Where); err != nil {
+	if err := exec("ALTER TABLE " + name + on + " DELETE WHERE " + r.Where); err != nil {
 		return fmt.Errorf("cannot delete rows of %s: %w", r.Table.Name, err)
 	}
 	if wait {
-		return waitMutations(ctx, conn, db, r.Table.Name)
+		return waitMutations(ctx, conn, db, r.Table)
 	}
 	return nil
 }
 
 // waitMutations waits until the table has no unfinished mutation. 18.16 has
 // no mutations_sync setting, so system.mutations is polled.
-func waitMutations(ctx context.Context, conn driver.Conn, db, table string) error {
+func waitMutations(ctx context.Context, conn driver.Conn, db string, t Table) error {
+	table := t.Name
 	for {
 		var n uint64
-		if err := conn.QueryRow(ctx, "SELECT count() FROM system.mutations WHERE database = ? AND table = ? AND is_done = 0", db, table).Scan(&n); err != nil {
+		if err := conn.QueryRow(ctx, "SELECT count() FROM "+systemTable(t, "mutations")+" WHERE database = ? AND table = ? AND is_done = 0", db, storedName(t)).Scan(&n); err != nil {
 			return fmt.Errorf("cannot follow the deletion in %s: %w", table, err)
 		}
 		if n == 0 {

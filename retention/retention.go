@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -131,11 +132,28 @@ type Config struct {
 	Cluster  string        // ALTER ... ON CLUSTER when set
 }
 
+// SetSitePeriods replaces the per-site periods (Policy.Sites): the
+// settings admins make in the dashboard, with the --retention-site flags
+// laid over them by the caller. The next run uses them.
+func (e *Enforcer) SetSitePeriods(sites map[string]Period) {
+	e.mu.Lock()
+	e.cfg.Policy.Sites = sites
+	e.mu.Unlock()
+}
+
+func (e *Enforcer) policy() Policy {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.cfg.Policy
+}
+
 // Enforcer applies a Policy to one database.
 type Enforcer struct {
 	conn driver.Conn
 	db   string
 	cfg  Config
+	// mu guards cfg.Policy.Sites, which SetSitePeriods replaces.
+	mu   sync.Mutex
 	now  func() time.Time
 	logf func(string, ...any)
 	// ttlSet remembers the TTL expressions this process has set, so that a
@@ -169,6 +187,7 @@ type TablePlan struct {
 
 // Plan looks at what enforcing the policy now would remove, changing nothing.
 func (e *Enforcer) Plan(ctx context.Context) (Plan, error) {
+	pol := e.policy()
 	f, err := schema.Check(ctx, e.conn)
 	if err != nil {
 		return Plan{}, err
@@ -191,11 +210,11 @@ func (e *Enforcer) Plan(ctx context.Context) (Plan, error) {
 			pl.Tables = append(pl.Tables, tp)
 			continue
 		}
-		if tp.Removal, err = planRemoval(ctx, e.conn, e.db, t, e.cfg.Policy.expired(t, now)); err != nil {
+		if tp.Removal, err = planRemoval(ctx, e.conn, e.db, t, pol.expired(t, now)); err != nil {
 			return Plan{}, err
 		}
 		if pl.UseTTL {
-			tp.TTL = e.cfg.Policy.ttl(t, now)
+			tp.TTL = pol.ttl(t, now)
 			if tp.TTLChange, err = e.needsTTL(ctx, t, tp.TTL); err != nil {
 				return Plan{}, err
 			}
@@ -210,7 +229,7 @@ func (e *Enforcer) needsTTL(ctx context.Context, t Table, expr string) (bool, er
 		return false, nil
 	}
 	var create string
-	if err := e.conn.QueryRow(ctx, "SELECT create_table_query FROM system.tables WHERE database = ? AND name = ?", e.db, t.Name).Scan(&create); err != nil {
+	if err := e.conn.QueryRow(ctx, "SELECT create_table_query FROM system.tables WHERE database = ? AND name = ?", e.db, storedName(t)).Scan(&create); err != nil {
 		return false, fmt.Errorf("cannot read the definition of %s: %w", t.Name, err)
 	}
 	return !strings.Contains(squash(create), "TTL"+squash(expr)), nil
@@ -225,16 +244,15 @@ func squash(s string) string {
 // deleted now; with TTL, the TTL is set and whole expired partitions are
 // still dropped at once (the TTL only acts when parts merge).
 func (e *Enforcer) Apply(ctx context.Context, pl Plan) error {
-	on := ""
-	if e.cfg.Cluster != "" {
-		on = " ON CLUSTER " + quoteIdent(e.cfg.Cluster)
-	}
 	for _, tp := range pl.Tables {
 		if tp.Skipped != "" {
 			continue
 		}
 		if pl.UseTTL && tp.TTLChange {
-			if err := e.conn.Exec(ctx, "ALTER TABLE "+fullName(e.db, tp.Table)+on+" MODIFY TTL "+tp.TTL); err != nil {
+			// A table replicated to every node takes the TTL through
+			// replication; a sharded one on every shard.
+			stmt := "ALTER TABLE " + localName(e.db, tp.Table) + schema.OnCluster(tp.Table.Cluster) + " MODIFY TTL " + tp.TTL
+			if err := schema.ExecDDL(ctx, e.conn, tp.Table.Cluster, 0, stmt, e.logf); err != nil {
 				return fmt.Errorf("cannot set the TTL of %s: %w", tp.Table.Name, err)
 			}
 			e.ttlSet[tp.Table.Name] = tp.TTL
@@ -248,7 +266,7 @@ func (e *Enforcer) Apply(ctx context.Context, pl Plan) error {
 			if !pl.UseTTL && tp.DeleteRows > 0 {
 				what += fmt.Sprintf(" and started deleting %d more rows", tp.DeleteRows)
 			}
-			e.logf("retention: %s: %s (rows before %s)", tp.Table.Name, what, e.cfg.Policy.describe(tp.Table, pl.Now))
+			e.logf("retention: %s: %s (rows before %s)", tp.Table.Name, what, e.policy().describe(tp.Table, pl.Now))
 		}
 	}
 	return nil
@@ -301,7 +319,7 @@ func (e *Enforcer) Run(ctx context.Context) {
 func (e *Enforcer) Wait(ctx context.Context, pl Plan) error {
 	for _, tp := range pl.Tables {
 		if tp.Skipped == "" && tp.DeleteRows > 0 {
-			if err := waitMutations(ctx, e.conn, e.db, tp.Table.Name); err != nil {
+			if err := waitMutations(ctx, e.conn, e.db, tp.Table); err != nil {
 				return err
 			}
 		}

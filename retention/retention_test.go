@@ -125,6 +125,10 @@ func fill(t *testing.T, db *chtest.DB) *chtest.DB {
 	if err != nil {
 		t.Fatal(err)
 	}
+	eng, err := db.Conn.PrepareBatch(ctx, "INSERT INTO "+db.Name+".engagements (site, ts, visitor_id, pathname, scroll_depth, engagement_ms, batch_id)")
+	if err != nil {
+		t.Fatal(err)
+	}
 	// One event per site on the 1st and the 20th of each month from
 	// 2024-01 to 2026-03.
 	for m := 0; m < 27; m++ {
@@ -137,10 +141,16 @@ func fill(t *testing.T, db *chtest.DB) *chtest.DB {
 				if err := agg.Append(s, ts, "/", uint64(1)); err != nil {
 					t.Fatal(err)
 				}
+				if err := eng.Append(s, ts, uint64(7), "/", uint8(50), uint32(1000), "b"); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
 	}
 	if err := ev.Send(); err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Send(); err != nil {
 		t.Fatal(err)
 	}
 	if err := agg.Send(); err != nil {
@@ -178,11 +188,23 @@ func TestDiscover(t *testing.T) {
 			t.Errorf("%s has no site column but was found", n)
 		}
 	}
-	if s, ok := got["dashboard_shares"]; ok && !s.Config {
-		t.Error("dashboard_shares is configuration, not data")
+	for _, n := range []string{"dashboard_shares", "settings_sites", "settings_goals"} {
+		if s, ok := got[n]; !ok || !s.Config {
+			t.Errorf("%s is configuration, not data: %+v (found: %v)", n, s, ok)
+		}
+	}
+	for _, n := range []string{"settings_audit", "dashboard_roles", "dashboard_invites"} {
+		if _, ok := got[n]; ok {
+			t.Errorf("%s has no site column but was found", n)
+		}
 	}
 	if e := got["events"]; e.TimeColumn != "ts" || e.Aggregate || e.PartitionKey == "" {
 		t.Errorf("events: %+v", e)
+	}
+	// Engagement beacons hold visitor ids: raw data, expired by ts like
+	// the events, never kept longer as an aggregate.
+	if e, ok := got["engagements"]; !ok || e.TimeColumn != "ts" || e.Aggregate || e.Rollup || e.Config || e.PartitionKey == "" {
+		t.Errorf("engagements: %+v", e)
 	}
 	if d := got["daily_pages"]; d.TimeColumn != "day" || d.TimeType != "Date" || !d.Aggregate {
 		t.Errorf("daily_pages: %+v", d)
@@ -233,6 +255,11 @@ func TestEnforce(t *testing.T) {
 	if agg := byName["daily_pages"]; agg.Rows() != 0 {
 		t.Errorf("aggregates kept 37 months lose %d rows", agg.Rows())
 	}
+	// Engagement beacons are raw: they expire with the events, not after
+	// the 37 months aggregates may be kept.
+	if eng := byName["engagements"]; eng.Rows() != ev.Rows() || eng.DeleteRows != 26 {
+		t.Errorf("engagements lose %d rows (%d deleted), the events %d", eng.Rows(), eng.DeleteRows, ev.Rows())
+	}
 	if s := byName["site_notes"]; s.Skipped == "" {
 		t.Error("table without a time column not reported as skipped")
 	}
@@ -244,7 +271,7 @@ func TestEnforce(t *testing.T) {
 	if err := e.Apply(ctx, pl); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitMutations(ctx, db.Conn, db.Name, "events"); err != nil {
+	if err := waitMutations(ctx, db.Conn, db.Name, Table{Name: "events"}); err != nil {
 		t.Fatal(err)
 	}
 	if n := db.Count(t, "SELECT count() FROM "+db.Name+".events"); n != before-30 {
@@ -364,7 +391,7 @@ func TestEraseAndExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) != 3 {
+	if len(files) != 4 {
 		t.Fatalf("exported %v", files)
 	}
 	for _, f := range files {
@@ -386,6 +413,9 @@ func TestEraseAndExport(t *testing.T) {
 		}
 		if f.Table == "events" && (f.Rows != 54 || !strings.Contains(string(b), "198.51.100.0/24")) {
 			t.Errorf("events export: %d rows", f.Rows)
+		}
+		if f.Table == "engagements" && f.Rows != 54 {
+			t.Errorf("engagements export: %d rows", f.Rows)
 		}
 		st, err := os.ReadFile(filepath.Join(dir, f.Table+".structure.txt"))
 		if err != nil || !strings.HasPrefix(string(st), "site String") {
@@ -420,13 +450,18 @@ func TestEraseAndExport(t *testing.T) {
 	for _, r := range plan {
 		total += r.Rows()
 	}
-	if total != 54+54+1+2 {
-		t.Errorf("erase plan removes %d rows, want 111", total)
+	// event_days: the view's rows, as many as its inserts made (unmerged).
+	tallies := db.Count(t, "SELECT count() FROM "+db.Name+".event_days WHERE site = 'a.example'")
+	if tallies == 0 {
+		t.Error("no event_days rows for a.example: the view counted nothing")
+	}
+	if want := 54 + 54 + 54 + 1 + 2 + tallies; total != want { // events, engagements, daily_pages, site_notes, the two rollup rows, the tallies
+		t.Errorf("erase plan removes %d rows, want %d", total, want)
 	}
 	if err := Erase(ctx, db.Conn, db.Name, "", plan); err != nil {
 		t.Fatal(err)
 	}
-	for _, tb := range []string{"events", "daily_pages", "site_notes", "visit_stats", "hour_stats"} {
+	for _, tb := range []string{"events", "engagements", "daily_pages", "site_notes", "visit_stats", "hour_stats", "event_days"} {
 		if n := db.Count(t, "SELECT count() FROM "+db.Name+"."+tb+" WHERE site = 'a.example'"); n != 0 {
 			t.Errorf("%s: %d rows of the erased site remain", tb, n)
 		}

@@ -23,9 +23,10 @@ type Table struct {
 	PartitionKey string // "" when the table is not partitioned
 	TimeColumn   string // "" when no Date/DateTime column exists: erased, never expired
 	TimeType     string // ClickHouse type of TimeColumn
-	// Aggregate is true for every table but the raw events and the rollups
-	// that hold visitor ids: such tables may be kept longer when the operator
-	// asks for it (--retention-aggregates).
+	// Aggregate is true for every table but the raw ones (schema.RawTables:
+	// events, engagements) and the rollups that hold visitor ids: such
+	// tables may be kept longer when the operator asks for it
+	// (--retention-aggregates).
 	Aggregate bool
 	// Rollup marks the copies rebuilt from events (schema.Rollups): expired
 	// and erased like the events, left out of exports.
@@ -35,6 +36,13 @@ type Table struct {
 	// not exported.
 	Config  bool
 	Columns []Column
+	// Local and Cluster are set for a sharded table on a cluster: Name is
+	// the Distributed table every read goes through, Local the Replicated
+	// table on each shard that DROP PARTITION and DELETE change, ON CLUSTER
+	// Cluster. Tables replicated to every node leave them empty: a change on
+	// one node is replicated to all.
+	Local   string
+	Cluster string
 }
 
 // configTables hold settings that name a site. Any other table with a site
@@ -46,6 +54,10 @@ var configTables = map[string]bool{
 	schema.Users:    true,
 	schema.Sessions: true,
 	schema.Shares:   true,
+	// Sites and goals set in the dashboard: a site's settings outlive its
+	// oldest events, and go with `turf site erase`.
+	schema.SettingsSites: true,
+	schema.SettingsGoals: true,
 }
 
 // Column is a column's name and ClickHouse type.
@@ -58,16 +70,25 @@ var timeNames = []string{"ts", "time", "timestamp", "hour", "day", "date"}
 // Discover lists every MergeTree-family table of db with a `site` column.
 // Views are skipped: their rows live in a table that is listed itself.
 func Discover(ctx context.Context, conn driver.Conn, db string) ([]Table, error) {
-	rows, err := conn.Query(ctx, "SELECT name, engine, partition_key FROM system.tables WHERE database = ? AND engine LIKE '%MergeTree%'", db)
+	rows, err := conn.Query(ctx, "SELECT name, engine, partition_key, engine_full FROM system.tables WHERE database = ? AND (engine LIKE '%MergeTree%' OR engine = 'Distributed')", db)
 	if err != nil {
 		return nil, fmt.Errorf("cannot list the tables of %s: %w", db, err)
 	}
 	tables := map[string]*Table{}
+	type twin struct{ name, cluster string }
+	twins := map[string]twin{} // local table -> its Distributed table
 	for rows.Next() {
 		t := &Table{}
-		if err := rows.Scan(&t.Name, &t.Engine, &t.PartitionKey); err != nil {
+		var full string
+		if err := rows.Scan(&t.Name, &t.Engine, &t.PartitionKey, &full); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("cannot list the tables of %s: %w", db, err)
+		}
+		if t.Engine == "Distributed" {
+			if cluster, local, ok := schema.ParseDistributed(full); ok {
+				twins[local] = twin{t.Name, cluster}
+			}
+			continue
 		}
 		if k := strings.TrimSpace(t.PartitionKey); k == "tuple()" {
 			t.PartitionKey = ""
@@ -102,9 +123,12 @@ func Discover(ctx context.Context, conn driver.Conn, db string) ([]Table, error)
 		if !hasSiteColumn(t.Columns) {
 			continue
 		}
+		if tw, ok := twins[t.Name]; ok {
+			t.Local, t.Name, t.Cluster = t.Name, tw.name, tw.cluster
+		}
 		t.TimeColumn, t.TimeType = pickTimeColumn(t.Columns, t.PartitionKey)
 		t.Rollup = schema.Rollups[t.Name]
-		t.Aggregate = t.Name != schema.Events && !t.Rollup
+		t.Aggregate = !schema.RawTables[t.Name] && !t.Rollup
 		t.Config = configTables[t.Name]
 		out = append(out, *t)
 	}
@@ -165,3 +189,29 @@ func quoteString(s string) string {
 }
 
 func fullName(db string, t Table) string { return quoteIdent(db) + "." + quoteIdent(t.Name) }
+
+// localName is the table that changes take: the shards' Replicated part of a
+// sharded table, else the table itself.
+func localName(db string, t Table) string {
+	if t.Local != "" {
+		return quoteIdent(db) + "." + quoteIdent(t.Local)
+	}
+	return fullName(db, t)
+}
+
+// systemTable reads a system table of every shard for a sharded table (one
+// replica each: they hold the same parts), else of this node.
+func systemTable(t Table, name string) string {
+	if t.Cluster != "" {
+		return "cluster(" + quoteString(t.Cluster) + ", system, " + name + ")"
+	}
+	return "system." + name
+}
+
+// storedName is the name a table has in system.parts and system.mutations.
+func storedName(t Table) string {
+	if t.Local != "" {
+		return t.Local
+	}
+	return t.Name
+}

@@ -2,11 +2,46 @@
 // migrations, applying them, and opening connections with the settings every
 // part of turf needs. It is the only Go code the collector and the query side
 // share.
+//
+// One set of migration files serves a single node and a sharded, replicated
+// cluster (Options.Cluster). A file is a text/template with:
+//
+//   - {{.DB}}: the quoted database; {{.OnCluster}}: "ON CLUSTER `name`" or "".
+//   - {{.Engine "t"}}, {{.ReplacingEngine "t" "version"}}: MergeTree on a
+//     single node; on a cluster ReplicatedMergeTree with a Keeper path per
+//     shard for a sharded table (ShardKeys) and one path for the whole
+//     cluster, with a replica name per node ({shard}-{replica}), for every
+//     other table, so shared state (salts, keys, users, sessions, shares,
+//     link keys, migrations) is the same on every node.
+//
+// On a cluster Render rewrites two kinds of statement on a sharded table T,
+// so the files name T the way readers do and need no cluster knowledge:
+//
+//   - CREATE TABLE ... {{.DB}}.T {{.OnCluster}} creates T_local (the
+//     Replicated part) and then T as a Distributed table over it, sharded by
+//     ShardKeys[T]. A new data table gets its twin by adding one line to
+//     ShardKeys.
+//   - ALTER TABLE {{.DB}}.T {{.OnCluster}} ... runs on T_local; when it
+//     changes columns (ADD/DROP/MODIFY/RENAME/COMMENT COLUMN) the
+//     Distributed T is dropped and created again from T_local, because
+//     18.16 refuses ALTER ON CLUSTER on a Distributed table ("isn't
+//     replicated, but shard is"). So ALTER TABLE {{.DB}}.events
+//     {{.OnCluster}} ADD COLUMN region String reaches both. (18.16 has no
+//     ADD COLUMN IF NOT EXISTS; a migration marked dirty is run again, so
+//     such a statement must tolerate that: Migrate passes over "already
+//     exists" errors of ADD COLUMN, code 15 and 44.)
+//
+// Migrate runs under a lock (a lease in a replicated table), does nothing
+// at all when the schema is at its version (so serve starts with a node
+// down), and gives every ON CLUSTER statement Options.DDLTimeout: a host
+// that is down gets the statement from the DDL queue when it returns, and
+// Migrate goes on; a host that is up but does not finish is an error.
 package schema
 
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"regexp"
@@ -29,6 +64,9 @@ type Options struct {
 	// Cluster, when set, creates every table ON CLUSTER with a Replicated
 	// engine, so one set of files serves a single node and a cluster.
 	Cluster string
+	// DDLTimeout bounds the wait for one ON CLUSTER statement on every host
+	// (distributed_ddl_task_timeout); 0 means 60s.
+	DDLTimeout time.Duration
 }
 
 // Migration is one numbered .up.sql file.
@@ -85,6 +123,16 @@ func (d tmplData) ReplacingEngine(table string, version string) string {
 	return d.engine("ReplacingMergeTree", table, version)
 }
 
+// SummingEngine is Engine for SummingMergeTree tables.
+func (d tmplData) SummingEngine(table string, columns string) string {
+	return d.engine("SummingMergeTree", table, "("+columns+")")
+}
+
+// Local names the table that holds table's rows on this node (see Local):
+// what a materialized view reads from and writes to, as on a cluster it
+// sees the inserts each node receives, never the Distributed table's.
+func (d tmplData) Local(table string) string { return Local(d.rawDB, table, d.cluster) }
+
 func (d tmplData) engine(kind, table string, args ...string) string {
 	if d.cluster == "" {
 		if len(args) == 0 {
@@ -92,7 +140,12 @@ func (d tmplData) engine(kind, table string, args ...string) string {
 		}
 		return kind + "(" + strings.Join(args, ", ") + ")"
 	}
-	all := append([]string{fmt.Sprintf("'/clickhouse/tables/{shard}/%s/%s'", d.rawDB, table), "'{replica}'"}, args...)
+	path, replica := fmt.Sprintf("'/clickhouse/tables/{shard}/%s/%s'", d.rawDB, table), "'{replica}'"
+	if ShardKeys[table] == "" {
+		// Shared state: one replica set spanning every node of every shard.
+		path, replica = fmt.Sprintf("'/clickhouse/tables/all/%s/%s'", d.rawDB, table), "'{shard}-{replica}'"
+	}
+	all := append([]string{path, replica}, args...)
 	return "Replicated" + kind + "(" + strings.Join(all, ", ") + ")"
 }
 
@@ -113,7 +166,12 @@ func Render(sqlTmpl string, o Options) ([]string, error) {
 	var stmts []string
 	for _, s := range strings.Split(b.String(), ";\n") {
 		if s = strings.TrimSpace(stripComments(s)); s != "" {
-			stmts = append(stmts, strings.TrimSuffix(s, ";"))
+			s = strings.TrimSuffix(s, ";")
+			if o.Cluster != "" {
+				stmts = append(stmts, shard(s, o)...)
+				continue
+			}
+			stmts = append(stmts, s)
 		}
 	}
 	return stmts, nil
@@ -151,24 +209,36 @@ func Migrate(ctx context.Context, conn driver.Conn, o Options, logf func(format 
 	if o.Cluster != "" && !ValidIdent(o.Cluster) {
 		return fmt.Errorf("invalid cluster name %q: use letters, digits and _", o.Cluster)
 	}
-	onCluster := ""
-	if o.Cluster != "" {
-		onCluster = " ON CLUSTER " + quoteIdent(o.Cluster)
+	all, err := All()
+	if err != nil {
+		return err
 	}
-	if err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+quoteIdent(o.DB)+onCluster); err != nil {
+	// At its version already: no DDL at all, so nothing waits on a host
+	// that is down.
+	if done, err := upToDate(ctx, conn, o.DB, all); err != nil || done {
+		return err
+	}
+	x, err := newDDL(conn, o, logf)
+	if err != nil {
+		return err
+	}
+	if err := x.exec(ctx, "CREATE DATABASE IF NOT EXISTS "+quoteIdent(o.DB)+OnCluster(o.Cluster)); err != nil {
 		return fmt.Errorf("cannot create database %s: %w", o.DB, err)
 	}
 	d := tmplData{DB: quoteIdent(o.DB), cluster: o.Cluster, rawDB: o.DB}
 	mt := fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s%s (version UInt32, dirty UInt8, seq UInt64, applied DateTime) ENGINE = %s ORDER BY (version, seq)",
-		quoteIdent(o.DB), Migrations, onCluster, d.Engine(Migrations))
-	if err := conn.Exec(ctx, mt); err != nil {
+		quoteIdent(o.DB), Migrations, OnCluster(o.Cluster), d.Engine(Migrations))
+	if err := x.exec(ctx, mt); err != nil {
 		return fmt.Errorf("cannot create migrations table: %w", err)
 	}
-	state, err := applied(ctx, conn, o.DB)
+	unlock, err := lock(ctx, x, o, logf)
 	if err != nil {
 		return err
 	}
-	all, err := All()
+	defer unlock()
+	// Read after the lock: another run may have applied everything while
+	// this one waited.
+	state, err := applied(ctx, conn, o.DB)
 	if err != nil {
 		return err
 	}
@@ -189,7 +259,10 @@ func Migrate(ctx context.Context, conn driver.Conn, o Options, logf func(format 
 			return err
 		}
 		for _, s := range stmts {
-			if err := conn.Exec(ctx, s); err != nil {
+			if err := x.exec(ctx, s); err != nil {
+				if addedBefore(s, err) {
+					continue
+				}
 				return fmt.Errorf("migration %04d_%s failed (it stays marked dirty and is retried on the next run): %w", m.Version, m.Name, err)
 			}
 		}
@@ -310,3 +383,25 @@ func Check(ctx context.Context, conn driver.Conn) (Features, error) {
 func (f Features) String() string {
 	return fmt.Sprintf("ClickHouse %s (table TTL: %v, LowCardinality behind a setting: %v)", f.Version, f.TTL, f.LowCardinalityNeedsSetting)
 }
+
+// addedBefore reports whether err is ClickHouse refusing an ADD COLUMN
+// because the column exists: 18.16 has no ADD COLUMN IF NOT EXISTS, so a
+// dirty migration applied again meets the columns its first run added.
+// 18.16 says ILLEGAL_COLUMN (44) "... column with this name already
+// exists", later versions DUPLICATE_COLUMN (15).
+//
+// On a cluster the refusal may come back as the text of a distributed DDL
+// task's result rather than an exception, so the text counts too.
+func addedBefore(stmt string, err error) bool {
+	if !addColumn.MatchString(stmt) {
+		return false
+	}
+	var ex *clickhouse.Exception
+	if errors.As(err, &ex) {
+		return ex.Code == 15 || ex.Code == 44 && strings.Contains(ex.Message, "already exists")
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "already exists") || strings.Contains(msg, "code: 15,") || strings.Contains(msg, "code: 44,")
+}
+
+var addColumn = regexp.MustCompile(`(?i)\bADD\s+COLUMN\b`)

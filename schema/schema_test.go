@@ -62,6 +62,7 @@ func TestRenderCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	twins := map[string]bool{}
 	for _, m := range all {
 		single, err := schema.Render(m.SQL, schema.Options{DB: "turf"})
 		if err != nil {
@@ -72,14 +73,69 @@ func TestRenderCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, s := range single {
-			if strings.Contains(s, "ON CLUSTER") || strings.Contains(s, "Replicated") {
+			if strings.Contains(s, "ON CLUSTER") || strings.Contains(s, "Replicated") || strings.Contains(s, "Distributed") {
 				t.Errorf("%d: single-node SQL mentions a cluster: %s", m.Version, s)
 			}
 		}
 		for _, s := range cluster {
-			if strings.HasPrefix(s, "CREATE TABLE") && (!strings.Contains(s, "ON CLUSTER `c1`") || !strings.Contains(s, "Replicated") || !strings.Contains(s, "('/clickhouse/tables/{shard}/turf/")) {
-				t.Errorf("%d: cluster SQL lacks ON CLUSTER or Replicated engine: %s", m.Version, s)
+			if !strings.HasPrefix(s, "CREATE TABLE") {
+				continue
 			}
+			if !strings.Contains(s, "ON CLUSTER `c1`") {
+				t.Errorf("%d: cluster SQL lacks ON CLUSTER: %s", m.Version, s)
+			}
+			name := strings.Fields(strings.TrimPrefix(s, "CREATE TABLE IF NOT EXISTS "))[0]
+			name = strings.TrimPrefix(name, "`turf`.")
+			base := strings.TrimSuffix(name, schema.LocalSuffix)
+			switch {
+			case strings.Contains(s, "ENGINE = Distributed("):
+				want := "ENGINE = Distributed(`c1`, `turf`, " + name + schema.LocalSuffix + ", " + schema.ShardKeys[name] + ")"
+				if !strings.Contains(s, want) {
+					t.Errorf("%d: Distributed twin of %s: %s, want %s", m.Version, name, s, want)
+				}
+				twins[name] = true
+			case schema.ShardKeys[base] != "":
+				if name == base || !strings.Contains(s, "('/clickhouse/tables/{shard}/turf/"+base+"', '{replica}'") {
+					t.Errorf("%d: sharded table %s must be %s%s with a per-shard Keeper path: %s", m.Version, base, base, schema.LocalSuffix, s)
+				}
+			default:
+				if !strings.Contains(s, "('/clickhouse/tables/all/turf/"+name+"', '{shard}-{replica}'") {
+					t.Errorf("%d: shared table %s must be replicated to every node: %s", m.Version, name, s)
+				}
+			}
+		}
+	}
+	for name := range schema.ShardKeys {
+		if !twins[name] {
+			t.Errorf("sharded table %s has no Distributed twin", name)
+		}
+	}
+}
+
+// TestRenderClusterAlter: an ALTER of a sharded table reaches its local part,
+// and a column change the Distributed twin too (recreated: 18.16 refuses
+// ALTER ON CLUSTER on a Distributed table); other tables are left alone.
+func TestRenderClusterAlter(t *testing.T) {
+	for _, c := range []struct{ sql, want string }{
+		{"ALTER TABLE {{.DB}}.events {{.OnCluster}} ADD COLUMN region String",
+			"ALTER TABLE `turf`.events_local ON CLUSTER `c1` ADD COLUMN region String|" +
+				"DROP TABLE IF EXISTS `turf`.events ON CLUSTER `c1`|" +
+				"CREATE TABLE IF NOT EXISTS `turf`.events ON CLUSTER `c1` AS `turf`.events_local ENGINE = Distributed(`c1`, `turf`, events_local, visitor_id)"},
+		{"ALTER TABLE {{.DB}}.visits {{.OnCluster}} DELETE WHERE site = 'a'",
+			"ALTER TABLE `turf`.visits_local ON CLUSTER `c1` DELETE WHERE site = 'a'"},
+		{"ALTER TABLE {{.DB}}.salts {{.OnCluster}} ADD COLUMN x String",
+			"ALTER TABLE `turf`.salts ON CLUSTER `c1` ADD COLUMN x String"},
+	} {
+		got, err := schema.Render(c.sql, schema.Options{DB: "turf", Cluster: "c1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g := strings.Join(got, "|"); g != c.want {
+			t.Errorf("%s:\n got %s\nwant %s", c.sql, g, c.want)
+		}
+		single, _ := schema.Render(c.sql, schema.Options{DB: "turf"})
+		if len(single) != 1 || strings.Contains(single[0], "_local") {
+			t.Errorf("single node: %q", single)
 		}
 	}
 }
