@@ -6,7 +6,6 @@ package collector
 
 import (
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -18,12 +17,12 @@ import (
 
 	"turf/collector/beacon"
 	"turf/collector/geo"
-	"turf/collector/newsletter"
 	"turf/collector/referrer"
 	"turf/collector/sink"
 	"turf/collector/useragent"
 	"turf/collector/visitor"
 	"turf/internal/clientip"
+	"turf/internal/linksign"
 )
 
 // Config is the collector's part of `turf serve`'s configuration.
@@ -46,9 +45,18 @@ type Deps struct {
 	Sink  *sink.Sink
 	Salts *visitor.Store
 	Geo   *geo.DB // nil: no country lookup
+	// City places a client's network in a region and city (nil: both
+	// "(not set)").
+	City *geo.CityDB
+	// Engagements stores engagement beacons (beacon.Engagement) in their
+	// own table: they are never events, page views or interactions.
+	Engagements *sink.Sink
 	// Links verifies newsletter links and pixels (nil: their paths are not
 	// served). Its keys are loaded and refreshed by the caller.
-	Links   *newsletter.Keys
+	Links *linksign.Keys
+	// Sites, when set, are the sites whose events are stored, kept fresh by
+	// the caller (Sites.Run); nil: Config.Sites only.
+	Sites   *Sites
 	Metrics *metrics.Set
 	Now     func() time.Time
 }
@@ -56,36 +64,34 @@ type Deps struct {
 // Collector handles /api/event.
 type Collector struct {
 	cfg      Config
-	sites    map[string]bool
+	sites    *Sites
 	resolver *clientip.Resolver
 	d        Deps
 
 	accepted *metrics.Counter
+	engaged  *metrics.Counter // engagement beacons stored (not events)
 	optedOut *metrics.Counter
 	dropped  sync.Map // reason -> *metrics.Counter
 }
 
 // New checks cfg and makes a collector.
 func New(cfg Config, d Deps) (*Collector, error) {
-	if len(cfg.Sites) == 0 {
-		return nil, errors.New("no site configured: pass --site example.com (repeatable) for each site whose events turf should store")
-	}
 	if err := clientip.ValidateBits(cfg.IPv4Prefix, cfg.IPv6Prefix); err != nil {
 		return nil, err
 	}
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	c := &Collector{cfg: cfg, sites: map[string]bool{}, resolver: clientip.NewResolver(cfg.TrustedProxies), d: d,
+	c := &Collector{cfg: cfg, sites: d.Sites, resolver: clientip.NewResolver(cfg.TrustedProxies), d: d,
 		accepted: d.Metrics.NewCounter("turf_events_accepted_total"),
 		optedOut: d.Metrics.NewCounter("turf_events_opted_out_total"),
+		engaged:  d.Metrics.NewCounter("turf_engagements_accepted_total"),
 	}
-	for _, s := range cfg.Sites {
-		s = strings.ToLower(strings.TrimSpace(s))
-		if s == "" || strings.ContainsAny(s, "/:@ ") {
-			return nil, fmt.Errorf("invalid site %q: give the bare domain, e.g. example.com", s)
+	if c.sites == nil {
+		var err error
+		if c.sites, err = NewSites(nil, "", cfg.Sites); err != nil {
+			return nil, err
 		}
-		c.sites[s] = true
 	}
 	return c, nil
 }
@@ -96,7 +102,7 @@ func (c *Collector) Handle(ctx *fasthttp.RequestCtx) bool {
 		if c.d.Links == nil {
 			return false
 		}
-		tok, kind, ok := newsletter.TokenOf(string(ctx.Path()))
+		tok, kind, ok := linksign.TokenOf(string(ctx.Path()))
 		if ok {
 			c.handleLink(ctx, tok, kind)
 		}
@@ -144,15 +150,16 @@ func (c *Collector) handleEvent(ctx *fasthttp.RequestCtx, pixel bool) {
 		c.ok(ctx, pixel)
 		return
 	}
-	ua := useragent.Classify(string(h.UserAgent()))
+	ua := useragent.ClassifyBytes(h.UserAgent())
 	if ua.Bot {
 		c.drop("bot")
 		c.ok(ctx, pixel) // bots learn nothing from the answer
 		return
 	}
-	var sites []string
+	var siteBuf [beacon.MaxDomains]string // on the stack, like ids below
+	sites := siteBuf[:0]
 	for _, d := range b.Domains {
-		if c.sites[d] {
+		if c.sites.Has(d) {
 			sites = append(sites, d)
 		}
 	}
@@ -176,17 +183,24 @@ func (c *Collector) handleEvent(ctx *fasthttp.RequestCtx, pixel bool) {
 	// forgotten: ip goes out of scope with this function and is never
 	// stored, logged or put in an error.
 	salt := c.d.Salts.Get(now)
-	ids := make([]uint64, len(sites))
+	var ids [beacon.MaxDomains]uint64
 	for i, s := range sites {
-		ids[i] = visitor.ID(salt, s, ip, string(h.UserAgent()))
+		ids[i] = visitor.ID(salt, s, ip, h.UserAgent())
 	}
 	prefix := clientip.Truncate(ip, c.cfg.IPv4Prefix, c.cfg.IPv6Prefix)
 	ip = netip.Addr{}
 
+	if b.Name == beacon.Engagement {
+		c.engagement(ctx, pixel, b, page, now, sites, ids[:len(sites)])
+		return
+	}
+
 	if b.Name == outboundClick {
 		b.PropKeys, b.PropValues = socialProps(b.PropKeys, b.PropValues)
 	}
+	b.PropKeys, b.PropValues = withoutMachine(b.PropKeys, b.PropValues)
 
+	region, city := c.d.City.Location(prefix.Addr())
 	pc := page.Campaign
 	ref := referrer.Classify(b.Referrer, page.Host, referrer.Campaign{
 		Source: pc.Source, Medium: pc.Medium, Campaign: pc.Campaign, Content: pc.Content, Term: pc.Term, ClickID: pc.ClickID})
@@ -196,8 +210,9 @@ func (c *Collector) handleEvent(ctx *fasthttp.RequestCtx, pixel bool) {
 		UTMSource: page.Campaign.Source, UTMMedium: page.Campaign.Medium, UTMCampaign: page.Campaign.Campaign,
 		UTMContent: page.Campaign.Content, UTMTerm: page.Campaign.Term,
 		Country: c.d.Geo.Country(prefix.Addr()),
+		Region:  region, City: city,
 		Browser: ua.Browser, BrowserVersion: ua.BrowserVersion, OS: ua.OS, OSVersion: ua.OSVersion, Device: ua.Device,
-		IPPrefix: prefix.String(), PropKeys: b.PropKeys, PropValues: b.PropValues,
+		IPPrefix: prefix, PropKeys: b.PropKeys, PropValues: b.PropValues,
 		RevenueMicros: b.RevenueMicros, RevenueCurrency: b.RevenueCurrency, Interactive: b.Interactive,
 	}
 	for i, s := range sites {
@@ -209,6 +224,31 @@ func (c *Collector) handleEvent(ctx *fasthttp.RequestCtx, pixel bool) {
 			return
 		}
 		c.accepted.Inc()
+	}
+	c.ok(ctx, pixel)
+}
+
+// engagement stores an engagement beacon: the page, the visitor and the
+// two figures, nothing of the request beyond what the visitor id took.
+// Without an engagement sink (a harness that wires none) it is dropped and
+// counted, never stored as an event.
+func (c *Collector) engagement(ctx *fasthttp.RequestCtx, pixel bool, b beacon.Beacon, page beacon.Page, now time.Time, sites []string, ids []uint64) {
+	if c.d.Engagements == nil {
+		c.drop("no_engagement_sink")
+		c.ok(ctx, pixel)
+		return
+	}
+	e := sink.Event{TS: now, Name: b.Name, Hostname: page.Host, Pathname: page.Path,
+		ScrollDepth: b.ScrollDepth, EngagementMS: b.EngagementMS}
+	for i, s := range sites {
+		e.Site, e.VisitorID = s, ids[i]
+		if err := c.d.Engagements.Add(e); err != nil {
+			c.drop(queueReason(err))
+			ctx.Response.Header.Set("Retry-After", "5")
+			answer(ctx, fasthttp.StatusServiceUnavailable, "turf is busy, try again later")
+			return
+		}
+		c.engaged.Inc()
 	}
 	c.ok(ctx, pixel)
 }

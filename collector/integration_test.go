@@ -45,7 +45,7 @@ type refCase struct {
 }
 
 var refs = []refCase{
-	{"https://t.co/AbCdEf123", "", "X", "Organic Social", "t.co"},
+	{"https://t.co/AbCdEf123", "", "Twitter", "Organic Social", "t.co"},
 	{"https://www.facebook.com/", "", "Facebook", "Organic Social", "facebook.com"},
 	{"https://www.linkedin.com/feed/", "", "LinkedIn", "Organic Social", "linkedin.com"},
 	{"https://www.google.nl/", "", "Google", "Organic Search", "google.nl"},

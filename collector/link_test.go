@@ -9,10 +9,10 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"turf/collector"
-	"turf/collector/newsletter"
 	"turf/collector/sink"
 	"turf/collector/visitor"
 	"turf/internal/chtest"
+	"turf/internal/linksign"
 	"turf/schema"
 )
 
@@ -32,7 +32,7 @@ func TestLinkAnswers(t *testing.T) {
 		defer cancel()
 		_ = snk.Close(ctx)
 	})
-	keys := newsletter.NewKeys(db.Conn, db.Name, time.Now)
+	keys := linksign.NewKeys(db.Conn, db.Name, time.Now)
 	c, err := collector.New(collector.Config{Sites: []string{"example.com"}, IPv4Prefix: 24, IPv6Prefix: 48, HonourGPC: true},
 		collector.Deps{Sink: snk, Salts: visitor.NewStore(db.Conn, db.Name, time.Now, time.Minute, t.Logf), Metrics: set, Links: keys})
 	if err != nil {
@@ -53,16 +53,16 @@ func TestLinkAnswers(t *testing.T) {
 		ctx.Response.CopyTo(&r)
 		return &r
 	}
-	l := newsletter.Link{Kind: newsletter.Click, Site: "example.com", Campaign: "c", URL: "https://example.com/a"}
-	tmp := &newsletter.Key{1}
-	if r := serve("GET", newsletter.Path(newsletter.Sign(tmp, l), newsletter.Click)); r.StatusCode() != 503 || len(r.Header.Peek("Location")) != 0 {
+	l := linksign.Link{Kind: linksign.Click, Site: "example.com", Campaign: "c", URL: "https://example.com/a"}
+	tmp := &linksign.Key{1}
+	if r := serve("GET", linksign.Path(linksign.Sign(tmp, l), linksign.Click)); r.StatusCode() != 503 || len(r.Header.Peek("Location")) != 0 {
 		t.Errorf("before any key: %d, Location %q; want 503 and none", r.StatusCode(), r.Header.Peek("Location"))
 	}
 	if err := keys.Sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	key, _ := keys.Signer()
-	link := newsletter.Path(newsletter.Sign(key, l), newsletter.Click)
+	link := linksign.Path(linksign.Sign(key, l), linksign.Click)
 	if r := serve("POST", link); r.StatusCode() != 405 || len(r.Header.Peek("Location")) != 0 {
 		t.Errorf("POST: %d", r.StatusCode())
 	}
@@ -72,8 +72,8 @@ func TestLinkAnswers(t *testing.T) {
 	}
 	// A site this instance does not serve: redirected (the link is
 	// genuine), not stored, and no UTM added.
-	other := newsletter.Link{Kind: newsletter.Click, Site: "other.example", Campaign: "c", URL: "https://other.example/x"}
-	if r := serve("GET", newsletter.Path(newsletter.Sign(key, other), newsletter.Click)); r.StatusCode() != 302 || string(r.Header.Peek("Location")) != "https://other.example/x" {
+	other := linksign.Link{Kind: linksign.Click, Site: "other.example", Campaign: "c", URL: "https://other.example/x"}
+	if r := serve("GET", linksign.Path(linksign.Sign(key, other), linksign.Click)); r.StatusCode() != 302 || string(r.Header.Peek("Location")) != "https://other.example/x" {
 		t.Errorf("other site: %d %q", r.StatusCode(), r.Header.Peek("Location"))
 	}
 	if r := serve("GET", link); r.StatusCode() != 302 {

@@ -3,6 +3,7 @@ package collector_test
 import (
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 
 	"turf/internal/turftest"
@@ -43,6 +44,15 @@ func TestMetricsNotPublic(t *testing.T) {
 	} {
 		if got := get(c.url, c.auth); got != c.want {
 			t.Errorf("%s: %d, want %d", c.name, got, c.want)
+		}
+	}
+	// The query lanes' counters are served with the rest (query/limits.go).
+	m := srv.Metrics(t)
+	for _, l := range []string{"key", "staff", "share"} {
+		for _, name := range []string{"slots", "in_use", "waiting", "admitted_total", "refused_total", "wait_seconds_total"} {
+			if s := "turf_query_lane_" + name + `{lane="` + l + `"} `; !strings.Contains(m, s) {
+				t.Errorf("/metrics lacks %s", s)
+			}
 		}
 	}
 }

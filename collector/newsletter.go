@@ -2,6 +2,7 @@ package collector
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/valyala/fasthttp"
@@ -13,6 +14,7 @@ import (
 	"turf/collector/useragent"
 	"turf/collector/visitor"
 	"turf/internal/clientip"
+	"turf/internal/linksign"
 )
 
 // handleLink serves a newsletter link (302 to its destination) or open
@@ -22,7 +24,7 @@ import (
 // newsletter tool (a recipient id, say) is ignored and never stored. The
 // answer never depends on ClickHouse, and a token that does not verify is
 // 404 without a Location, so turf is never an open redirect.
-func (c *Collector) handleLink(ctx *fasthttp.RequestCtx, tok string, kind newsletter.Kind) {
+func (c *Collector) handleLink(ctx *fasthttp.RequestCtx, tok string, kind linksign.Kind) {
 	method := string(ctx.Method())
 	if method != fasthttp.MethodGet && method != fasthttp.MethodHead {
 		ctx.Response.Header.Set("Allow", "GET, HEAD")
@@ -35,7 +37,7 @@ func (c *Collector) handleLink(ctx *fasthttp.RequestCtx, tok string, kind newsle
 		c.reject(ctx, "link_no_key", fasthttp.StatusServiceUnavailable, "turf is starting, try again later")
 		return
 	}
-	l, ok := newsletter.Verify(keys, tok, kind)
+	l, ok := linksign.Verify(keys, tok, kind)
 	if !ok {
 		c.reject(ctx, "bad_link", fasthttp.StatusNotFound, "not found")
 		return
@@ -45,10 +47,10 @@ func (c *Collector) handleLink(ctx *fasthttp.RequestCtx, tok string, kind newsle
 	h.Set("Pragma", "no-cache")
 	h.Set("Expires", "0")
 	h.Set("Referrer-Policy", "no-referrer")
-	name := newsletter.OpenEvent
-	if kind == newsletter.Click {
-		name = newsletter.ClickEvent
-		h.Set("Location", newsletter.Destination(l, c.sites))
+	name := linksign.OpenEvent
+	if kind == linksign.Click {
+		name = linksign.ClickEvent
+		h.Set("Location", linksign.Destination(l, c.sites.Map()))
 		ctx.SetStatusCode(fasthttp.StatusFound)
 	} else {
 		ctx.SetContentType("image/gif")
@@ -60,13 +62,13 @@ func (c *Collector) handleLink(ctx *fasthttp.RequestCtx, tok string, kind newsle
 
 // recordLink stores the event of a followed link or a loaded pixel. Every
 // failure only drops the event (counted): the answer is already made.
-func (c *Collector) recordLink(ctx *fasthttp.RequestCtx, l newsletter.Link, name string) {
+func (c *Collector) recordLink(ctx *fasthttp.RequestCtx, l linksign.Link, name string) {
 	rh := &ctx.Request.Header
 	if (c.cfg.HonourGPC && string(rh.Peek("Sec-GPC")) == "1") || (c.cfg.HonourDNT && string(rh.Peek("DNT")) == "1") {
 		c.optedOut.Inc()
 		return
 	}
-	if !c.sites[l.Site] {
+	if !c.sites.Has(l.Site) {
 		c.drop("unknown_site")
 		return
 	}
@@ -97,9 +99,9 @@ func (c *Collector) recordLink(ctx *fasthttp.RequestCtx, l newsletter.Link, name
 		keys, vals = append(keys, "url"), append(vals, l.URL)
 	}
 	if machine != "" {
-		keys, vals = append(keys, "machine"), append(vals, machine)
+		keys, vals = append(keys, machineProp), append(vals, machine)
 	}
-	host, path := eventPage(l, c.sites)
+	host, path := eventPage(l, c.sites.Map())
 	ref := referrer.Classify("", l.Site, referrer.Campaign{Source: "newsletter", Medium: "email", Campaign: l.Campaign})
 	e := sink.Event{
 		Site: l.Site, TS: now, Name: name, VisitorID: id, Hostname: host, Pathname: path,
@@ -107,7 +109,7 @@ func (c *Collector) recordLink(ctx *fasthttp.RequestCtx, l newsletter.Link, name
 		UTMSource: "newsletter", UTMMedium: "email", UTMCampaign: l.Campaign,
 		Country: c.d.Geo.Country(prefix.Addr()),
 		Browser: ua.Browser, BrowserVersion: ua.BrowserVersion, OS: ua.OS, OSVersion: ua.OSVersion, Device: ua.Device,
-		IPPrefix: prefix.String(), PropKeys: keys, PropValues: vals,
+		IPPrefix: prefix, PropKeys: keys, PropValues: vals,
 	}
 	if err := c.d.Sink.Add(e); err != nil {
 		c.drop(queueReason(err))
@@ -121,15 +123,15 @@ func (c *Collector) recordLink(ctx *fasthttp.RequestCtx, l newsletter.Link, name
 // page (a visit's entry page is its first event's); an open, or a click to
 // another site, gets the newsletter path itself ("/o/", "/l/"), which no
 // site page has, so it is recognisable in page reports.
-func eventPage(l newsletter.Link, sites map[string]bool) (host, path string) {
-	if l.Kind == newsletter.Click {
+func eventPage(l linksign.Link, sites map[string]bool) (host, path string) {
+	if l.Kind == linksign.Click {
 		// Parsed as a page view's URL is, so the two name the page alike.
 		if pg, err := beacon.ParsePage(l.URL, false); err == nil && sites[strings.TrimPrefix(pg.Host, "www.")] {
 			return pg.Host, pg.Path
 		}
-		return l.Site, newsletter.ClickPath
+		return l.Site, linksign.ClickPath
 	}
-	return l.Site, newsletter.OpenPath
+	return l.Site, linksign.OpenPath
 }
 
 // outboundClick is the tracker's outbound-link event; its prop url is the
@@ -159,4 +161,22 @@ func socialProps(keys, vals []string) ([]string, []string) {
 		keys, vals = append(keys, "share"), append(vals, o.Share)
 	}
 	return keys, vals
+}
+
+// machineProp is the prop newsletter opens and clicks made by machines
+// carry; the query side leaves events with it out of every count of people.
+const machineProp = "machine"
+
+// withoutMachine drops a machine prop a page sent: only the collector's
+// own detection may mark an event as a machine's, or a page (or anyone
+// posting beacons) could hide page views from the counts.
+// Copies: the beacon's slices may share one backing array.
+func withoutMachine(keys, vals []string) ([]string, []string) {
+	i := slices.Index(keys, machineProp)
+	if i < 0 {
+		return keys, vals
+	}
+	k := append(append(make([]string, 0, len(keys)-1), keys[:i]...), keys[i+1:]...)
+	v := append(append(make([]string, 0, len(vals)-1), vals[:i]...), vals[i+1:]...)
+	return k, v // keys are unique (beacon.Parse)
 }

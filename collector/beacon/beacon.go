@@ -65,6 +65,11 @@ type Beacon struct {
 	// HashMode is Plausible's "h": the site routes by URL fragment, so the
 	// fragment is part of the page path for this event.
 	HashMode bool
+
+	// An engagement beacon's (Name == Engagement) scroll depth, 0..100 or
+	// NoScrollDepth, and engaged milliseconds (engagement.go).
+	ScrollDepth  uint8
+	EngagementMS uint32
 }
 
 // Error is a rejected event. Reason is short and fixed, for a metrics label
@@ -130,6 +135,9 @@ type parser struct {
 
 	interactive bool
 	hashMode    bool
+
+	sd, e       int64 // engagement fields, when has*
+	hasSD, hasE bool
 }
 
 var parsers = sync.Pool{New: func() any { return new(parser) }}
@@ -210,6 +218,10 @@ func (p *parser) event(s *scanner) *Error {
 			if v, ok, err = s.boolOrNull(); ok {
 				p.interactive = v
 			}
+		case "sd":
+			p.sd, p.hasSD, err = p.intValue(s)
+		case "e":
+			p.e, p.hasE, err = p.intValue(s)
 		case "hashMode", "h":
 			// Plausible's tracker sends 1; accept a boolean too.
 			switch c := s.peek(); {
@@ -494,14 +506,17 @@ func (p *parser) finish() (Beacon, *Error) {
 		p.referrer.end = p.referrer.off + int32(cutUTF8(p.arena[p.referrer.off:p.referrer.end], MaxReferrer))
 	}
 
-	// The one copy that makes every field owned.
+	// The one copy that makes every field owned, and one slice for the
+	// domains, prop keys and prop values (capped, so no append to one can
+	// overwrite the next).
 	owned := string(p.arena)
 	str := func(s span) string { return owned[s.off:s.end] }
+	lists := make([]string, n+2*p.nprops)
 	b := Beacon{
 		Name:        str(p.name),
 		URL:         str(p.url),
 		Referrer:    str(p.referrer),
-		Domains:     make([]string, n),
+		Domains:     lists[:n:n],
 		Interactive: p.interactive,
 		HashMode:    p.hashMode,
 	}
@@ -509,7 +524,7 @@ func (p *parser) finish() (Beacon, *Error) {
 		b.Domains[i] = str(domains[i])
 	}
 	if p.nprops > 0 {
-		kv := make([]string, 2*p.nprops)
+		kv := lists[n:]
 		b.PropKeys, b.PropValues = kv[:p.nprops:p.nprops], kv[p.nprops:]
 		for i := range p.nprops {
 			b.PropKeys[i] = str(p.props[i].k)
@@ -519,6 +534,11 @@ func (p *parser) finish() (Beacon, *Error) {
 	if p.hasAmount {
 		b.RevenueCurrency = currencyString(p.currency)
 		b.RevenueMicros = p.micros
+	}
+	if b.Name == Engagement {
+		if err := p.engagement(&b); err != nil {
+			return Beacon{}, err
+		}
 	}
 	return b, nil
 }

@@ -88,6 +88,12 @@ func ParseQuery(get func(key string) string) (Beacon, error) {
 	default:
 		return Beacon{}, errWrongType
 	}
+	if v := get("sd"); v != "" {
+		p.sd, p.hasSD = parseIntText(v)
+	}
+	if v := get("e"); v != "" {
+		p.e, p.hasE = parseIntText(v)
+	}
 
 	b, ferr := p.finish()
 	if ferr != nil {

@@ -7,7 +7,7 @@ import (
 
 // Outbound is what Social found about an outbound link's destination.
 type Outbound struct {
-	Network string // the social network's display name ("Facebook", "X", "Mastodon", ...); "" when not one
+	Network string // the social network's display name ("Facebook", "Twitter", "Mastodon", ...); "" when not one
 	Share   string // for a share intent, the shared page as host+path (no query); else ""
 }
 

@@ -1,5 +1,5 @@
 // Package referrer decides where a visit came from: a display name for the
-// source ("Google", "X", "Newsletter", "example.com") and a marketing channel
+// source ("Google", "Twitter", "Newsletter", "example.com") and a marketing channel
 // ("Organic Search", "Email", ...).
 //
 // It is a pure function of the Referer, the page's own host and the campaign
@@ -34,7 +34,7 @@ type Campaign struct {
 type Result struct {
 	Host    string // referring host, lower-case, without "www."; "" when direct/none or when it is the site itself
 	Path    string // referring path, no query/fragment, at most MaxPath bytes
-	Source  string // display name, e.g. "Facebook", "X", "Google", "Newsletter", or the bare host; DirectNone when nothing is known
+	Source  string // display name, e.g. "Facebook", "Twitter", "Google", "Newsletter", or the bare host; DirectNone when nothing is known
 	Channel string // one of Channels
 }
 

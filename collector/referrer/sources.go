@@ -50,7 +50,7 @@ var overrides = []override{
 	{name: "Bing", cat: catSearch, hosts: "bing.com cn.bing.com", apps: "com.microsoft.bing", aliases: "bing"},
 	{name: "DuckDuckGo", cat: catSearch, hosts: "duckduckgo.com duck.com", apps: "com.duckduckgo.mobile.android", aliases: "duckduckgo ddg"},
 	{name: "Ecosia", cat: catSearch, hosts: "ecosia.org", apps: "com.ecosia.android", aliases: "ecosia"},
-	{name: "Yahoo", cat: catSearch, hosts: "search.yahoo.com yahoo.com yahoo.co.jp search.yahoo.co.jp", aliases: "yahoo yahoo!"},
+	{name: "Yahoo!", cat: catSearch, hosts: "search.yahoo.com yahoo.com yahoo.co.jp search.yahoo.co.jp", aliases: "yahoo yahoo!"},
 	{name: "Baidu", cat: catSearch, hosts: "baidu.com m.baidu.com", apps: "com.baidu.searchbox", aliases: "baidu"},
 	{name: "Yandex", cat: catSearch, hosts: "yandex.ru yandex.com yandex.com.tr yandex.by yandex.kz yandex.ua ya.ru", apps: "ru.yandex.searchplugin", aliases: "yandex"},
 	{name: "Brave", cat: catSearch, hosts: "search.brave.com", aliases: "brave"},
@@ -66,9 +66,9 @@ var overrides = []override{
 	{name: "Messenger", cat: catSocial, hosts: "messenger.com", apps: "com.facebook.orca", aliases: "messenger"},
 	{name: "Instagram", cat: catSocial, hosts: "instagram.com l.instagram.com", apps: "com.instagram.android", aliases: "instagram ig insta"},
 	{name: "Threads", cat: catSocial, hosts: "threads.net l.threads.net threads.com l.threads.com", apps: "com.instagram.barcelona", aliases: "threads"},
-	{name: "X", cat: catSocial, hosts: "x.com twitter.com mobile.twitter.com t.co", apps: "com.twitter.android", aliases: "x twitter tw x.com twitter.com t.co"},
+	{name: "Twitter", cat: catSocial, hosts: "x.com twitter.com mobile.twitter.com t.co", apps: "com.twitter.android", aliases: "x twitter tw x.com twitter.com t.co"},
 	{name: "LinkedIn", cat: catSocial, hosts: "linkedin.com lnkd.in linkedin.android", apps: "com.linkedin.android", aliases: "linkedin lnkd linked_in"},
-	{name: "YouTube", cat: catVideo, hosts: "youtube.com m.youtube.com youtu.be music.youtube.com", apps: "com.google.android.youtube", aliases: "youtube yt"},
+	{name: "Youtube", cat: catVideo, hosts: "youtube.com m.youtube.com youtu.be music.youtube.com", apps: "com.google.android.youtube", aliases: "youtube yt"},
 	{name: "Vimeo", cat: catVideo, hosts: "vimeo.com", aliases: "vimeo"},
 	{name: "Twitch", cat: catVideo, hosts: "twitch.tv m.twitch.tv", aliases: "twitch"},
 	{name: "Dailymotion", cat: catVideo, hosts: "dailymotion.com", aliases: "dailymotion"},
@@ -87,7 +87,7 @@ var overrides = []override{
 	{name: "Discord", cat: catSocial, hosts: "discord.com discord.gg discordapp.com", apps: "com.discord", aliases: "discord"},
 	{name: "Slack", cat: catSocial, hosts: "slack.com app.slack.com", apps: "com.slack", aliases: "slack"},
 	{name: "Microsoft Teams", cat: catSocial, hosts: "teams.microsoft.com teams.live.com statics.teams.cdn.office.net", apps: "com.microsoft.teams", aliases: "teams"},
-	{name: "VK", cat: catSocial, hosts: "vk.com m.vk.com away.vk.com vkontakte.ru", aliases: "vk vkontakte"},
+	{name: "Vkontakte", cat: catSocial, hosts: "vk.com m.vk.com away.vk.com vkontakte.ru", aliases: "vk vkontakte"},
 
 	{name: "ChatGPT", cat: catAI, hosts: "chatgpt.com chat.openai.com", apps: "com.openai.chatgpt", aliases: "chatgpt chatgpt.com openai"},
 	{name: "Perplexity", cat: catAI, hosts: "perplexity.ai", apps: "ai.perplexity.app.android", aliases: "perplexity perplexity.ai"},
@@ -98,7 +98,7 @@ var overrides = []override{
 	{name: "Phind", cat: catAI, hosts: "phind.com", aliases: "phind"},
 
 	{name: "Outlook.com", cat: catEmail, hosts: "outlook.live.com outlook.office.com outlook.office365.com mail.live.com", apps: "com.microsoft.office.outlook", aliases: "outlook"},
-	{name: "Yahoo Mail", cat: catEmail, hosts: "mail.yahoo.com mail.yahoo.co.jp mail.yahoo.co.uk", apps: "com.yahoo.mobile.client.android.mail"},
+	{name: "Yahoo! Mail", cat: catEmail, hosts: "mail.yahoo.com mail.yahoo.co.jp mail.yahoo.co.uk", apps: "com.yahoo.mobile.client.android.mail"},
 	{name: "Proton Mail", cat: catEmail, hosts: "mail.proton.me mail.protonmail.com", apps: "ch.protonmail.android"},
 	{name: "Fastmail", cat: catEmail, hosts: "app.fastmail.com fastmail.com"},
 	{name: "iCloud Mail", cat: catEmail, hosts: "icloud.com www.icloud.com"},
@@ -123,10 +123,11 @@ var overrides = []override{
 	{name: "Wikipedia", cat: catNone, hosts: "wikipedia.org", aliases: "wikipedia"},
 }
 
-// renames give the generated data's names the spelling used above.
+// renames give the generated data's names the spelling Plausible shows
+// (its referrer data is the same Snowplow lineage, plus its
+// custom_sources.json): clients written for Plausible compare names.
 var renames = map[string]string{
-	"Twitter": "X", "Youtube": "YouTube", "Yahoo!": "Yahoo", "Yahoo! Mail": "Yahoo Mail",
-	"Vkontakte": "VK", "Brave Search": "Brave", "StackOverflow": "Stack Overflow",
+	"Brave Search": "Brave",
 }
 
 var (

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,16 +24,21 @@ func TestEventRecordRoundTrip(t *testing.T) {
 		VisitorID: 1<<63 + 5, Hostname: "example.com", Pathname: "/p/ä", ReferrerHost: "t.co", ReferrerPath: "/x",
 		Source: "Twitter", Channel: "Social", UTMSource: "s", UTMMedium: "m", UTMCampaign: "c", UTMContent: "co",
 		UTMTerm: "te", Country: "NL", Browser: "Firefox", BrowserVersion: "121", OS: "Linux", OSVersion: "",
-		Device: "Desktop", IPPrefix: "203.0.113.0/24", PropKeys: []string{"plan", ""}, PropValues: []string{"pro", "x"},
-		RevenueMicros: -1500000, RevenueCurrency: "EUR", Interactive: true}
-	for _, e := range []Event{full, {TS: time.Unix(0, 0).UTC()}, {Site: "a", TS: time.Unix(1e9, 0).UTC(), PropKeys: []string{}, PropValues: []string{}}} {
+		Device: "Desktop", IPPrefix: netip.MustParsePrefix("203.0.113.0/24"), PropKeys: []string{"plan", ""}, PropValues: []string{"pro", "x"},
+		RevenueMicros: -1500000, RevenueCurrency: "EUR", Interactive: true,
+		Region: "North Holland", City: "Amsterdam", ScrollDepth: 255, EngagementMS: 1<<32 - 1}
+	for _, e := range []Event{full, {TS: time.Unix(0, 0).UTC()}, {Site: "a", TS: time.Unix(1e9, 0).UTC(), PropKeys: []string{}, PropValues: []string{}},
+		{TS: time.Unix(5, 0).UTC(), IPPrefix: netip.MustParsePrefix("2001:db8:ab::/48")}} {
 		rec := e.encode(nil)
-		got, err := decodeEvent(rec)
+		got, err := decodeEvent(rec, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(e.PropKeys) == 0 {
 			e.PropKeys, e.PropValues = nil, nil // empty and nil are stored alike
+		}
+		if e.IPPrefix.IsValid() {
+			e.ipPrefixText = e.IPPrefix.String() // what the column is made of
 		}
 		if fmt.Sprintf("%#v", got) != fmt.Sprintf("%#v", e) {
 			t.Fatalf("round trip:\n got %#v\nwant %#v", got, e)
@@ -40,16 +46,16 @@ func TestEventRecordRoundTrip(t *testing.T) {
 	}
 	rec := full.encode(nil)
 	for cut := range len(rec) {
-		if _, err := decodeEvent(rec[:cut]); err == nil {
+		if _, err := decodeEvent(rec[:cut], nil); err == nil {
 			t.Fatalf("a record cut at %d of %d decoded", cut, len(rec))
 		}
 	}
-	if _, err := decodeEvent(append(bytes.Clone(rec), 0)); err == nil {
+	if _, err := decodeEvent(append(bytes.Clone(rec), 0), nil); err == nil {
 		t.Fatal("trailing bytes accepted")
 	}
 	bad := bytes.Clone(rec)
 	bad[0] = 9
-	if _, err := decodeEvent(bad); err == nil {
+	if _, err := decodeEvent(bad, nil); err == nil {
 		t.Fatal("unknown version accepted")
 	}
 }

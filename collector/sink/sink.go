@@ -21,6 +21,36 @@
 // are passed over, 0 means none is and the run is sent again. No FINAL, no
 // ReplacingMergeTree, nothing ClickHouse 18.16 lacks.
 //
+// On a sharded cluster (deploy/clickhouse-cluster) the sink inserts through
+// the Distributed events table, synchronously (insert_distributed_sync), not
+// into the shards' local tables: the Distributed table alone applies the
+// sharding key, so a visitor's day lands on one shard whichever collector
+// took the events, and its answer means what a single node's does, every
+// shard has its part in a Replicated table. The ClickHouse side splits the
+// run by shard and each shard's part is applied atomically (and replicated
+// from there); the parts of one run on different shards are not one
+// transaction. So after an unknown outcome the count goes through the
+// Distributed table too (every shard), and a run some shards stored and
+// others did not is sent again whole: each shard receives the same block
+// it was sent before, which its Replicated table's block deduplication
+// (replicated_deduplication_window, keyed on the block's content) passes
+// over, so no event is stored twice and the missing parts land; what it
+// dropped is counted (turf_events_dedup_dropped_total). A run is sent
+// again whole only when it is known to be cut exactly as before: a run this
+// process failed to send, or the one an earlier process was inserting when
+// it stopped. Before every insert the sink notes the run (its first
+// position and length) next to the spool checkpoint (spool.NoteInflight:
+// one small file write per insert, none per event); a process started on
+// that spool reads the note and treats that run like its own failed
+// attempt: it waits until the batch holds the noted number of records (they
+// are on disk; a changed batch size does not change the cut), counts, and
+// on a cluster sends a run found partly or not at all stored again whole.
+// That covers a lagging replica answering the count with too few rows after
+// a restart. Without a note (lost with a power cut when the spool is not
+// fsynced, or a checkpoint from before notes) a replayed run is passed over
+// by the prefix rule above. What remains is written down in
+// deploy/clickhouse-cluster/README.md.
+//
 // A run ClickHouse rejects for good (a schema mismatch, an undecodable
 // record) is set aside in the spool's dead/ directory, counted and logged,
 // and the loop goes on.
@@ -53,6 +83,12 @@ type Config struct {
 	FlushInterval time.Duration // or when the oldest waiting event is this old
 	QueueSize     int           // events waiting for the spool writer; beyond it Add refuses
 	InsertTimeout time.Duration // one insert attempt; 0 means 30s
+	// Table is the table the sink fills: schema.Events ("" too), or
+	// schema.Engagements for the engagement beacons, which get a spool
+	// and a flush loop of their own so that each insert's exactly-once
+	// count reads one table. Its metrics carry a table="engagements"
+	// label.
+	Table string
 }
 
 // ErrClosed is returned by Add after Close.
@@ -63,14 +99,16 @@ var ErrFull = errors.New("event spool is full")
 
 // Sink batches events into the events table.
 type Sink struct {
-	conn     driver.Conn
-	table    string // the events table's full name
-	db       string
-	cfg      Config
-	logf     func(string, ...any)
-	spool    *spool.Spool
-	idPrefix string         // of batch ids: this spool's id
-	loc      *time.Location // the server's time zone: it decides the month partitions
+	conn  driver.Conn
+	table string // the events (or engagements) table's full name
+	// engagements: the sink fills the engagements table (Config.Table).
+	engagements bool
+	db          string
+	cfg         Config
+	logf        func(string, ...any)
+	spool       *spool.Spool
+	idPrefix    string         // of batch ids: this spool's id
+	loc         *time.Location // the server's time zone: it decides the month partitions
 
 	stop     chan context.Context
 	flushRq  chan flushReq
@@ -84,11 +122,21 @@ type Sink struct {
 	firstAt   time.Time
 	skip      int  // records already in ClickHouse, passed over as they are read
 	uncertain bool // the last attempt's outcome is unknown: count before sending again
-	closing   bool
-	waiters   []flushReq
-	committed spool.Pos
+	// uncertainLen is the length of the run whose outcome is unknown: a
+	// retry on a cluster sends exactly that run again (see resend).
+	uncertainLen int
+	cluster      *bool // whether events is Distributed; nil until asked
+	closing      bool
+	waiters      []flushReq
+	committed    spool.Pos
+	// replay is the run an earlier process was inserting when it stopped
+	// (spool.Inflight), until the head reaches it.
+	replay        spool.Inflight
+	replayPending bool
+	chunks        strChunks     // the batch's prop lists
+	cols          *batchColumns // reused by every insert of events
 	// A failing checkpoint write is logged once a minute, with how many
-	// failed since: it fails on every commit while it fails at all.
+	// failed since: it fails on every commit and note while it fails at all.
 	commitWarnAt time.Time
 	commitFails  int
 
@@ -102,6 +150,7 @@ type Sink struct {
 	insertRetries *metrics.Counter
 	replayed      *metrics.Counter
 	alreadyStored *metrics.Counter
+	dedupDropped  *metrics.Counter
 	deadEvents    *metrics.Counter
 	deadBatches   *metrics.Counter
 	batchSeconds  *metrics.Histogram
@@ -130,30 +179,44 @@ func New(conn driver.Conn, db string, cfg Config, set *metrics.Set, logf func(st
 	if cfg.Dir == "" {
 		return nil, errors.New("BUG: sink.Config.Dir is empty")
 	}
+	label, name := "", func(n string) string { return n }
+	switch cfg.Table {
+	case "", schema.Events:
+	case schema.Engagements:
+		label = `table="engagements"`
+		name = func(n string) string { return n + "{" + label + "}" }
+	default:
+		return nil, fmt.Errorf("BUG: sink.Config.Table %q", cfg.Table)
+	}
 	sp, err := spool.Open(cfg.Dir, spool.Options{
 		MaxBytes: cfg.MaxBytes, SegmentBytes: cfg.SegmentBytes, SyncInterval: cfg.SyncInterval,
-		MaxPending: cfg.QueueSize, Metrics: set, Logf: logf,
+		MaxPending: cfg.QueueSize, Metrics: set, Logf: logf, Label: label,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cannot open the spool: %w", err)
 	}
 	s := &Sink{
-		conn: conn, table: schema.Table(db, schema.Events), db: db, cfg: cfg, logf: logf, spool: sp, idPrefix: sp.ID() + "-",
+		conn: conn, table: schema.Table(db, schema.Events), db: db, engagements: cfg.Table == schema.Engagements, cfg: cfg, logf: logf, spool: sp, idPrefix: sp.ID() + "-",
 		stop:          make(chan context.Context, 1),
 		flushRq:       make(chan flushReq),
 		done:          make(chan error, 1),
 		batch:         make([]item, 0, cfg.BatchSize),
-		inserted:      set.NewCounter("turf_events_inserted_total"),
-		insertErrors:  set.NewCounter("turf_insert_errors_total"),
-		insertRetries: set.NewCounter("turf_insert_retries_total"),
-		replayed:      set.NewCounter("turf_events_replayed_total"),
-		alreadyStored: set.NewCounter("turf_events_already_stored_total"),
-		deadEvents:    set.NewCounter("turf_events_dead_lettered_total"),
-		deadBatches:   set.NewCounter("turf_batches_dead_lettered_total"),
-		batchSeconds:  set.NewHistogram("turf_batch_insert_duration_seconds"),
+		inserted:      set.NewCounter(name("turf_events_inserted_total")),
+		insertErrors:  set.NewCounter(name("turf_insert_errors_total")),
+		insertRetries: set.NewCounter(name("turf_insert_retries_total")),
+		replayed:      set.NewCounter(name("turf_events_replayed_total")),
+		alreadyStored: set.NewCounter(name("turf_events_already_stored_total")),
+		dedupDropped:  set.NewCounter(name("turf_events_dedup_dropped_total")),
+		deadEvents:    set.NewCounter(name("turf_events_dead_lettered_total")),
+		deadBatches:   set.NewCounter(name("turf_batches_dead_lettered_total")),
+		batchSeconds:  set.NewHistogram(name("turf_batch_insert_duration_seconds")),
 	}
+	if s.engagements {
+		s.table = schema.Table(db, schema.Engagements)
+	}
+	s.replay, s.replayPending = sp.Inflight()
 	s.abortCtx, s.abort = context.WithCancel(context.Background())
-	set.NewGauge("turf_clickhouse_failing", func() float64 {
+	set.NewGauge(name("turf_clickhouse_failing"), func() float64 {
 		if s.failing.Load() {
 			return 1
 		}
@@ -261,11 +324,16 @@ func (s *Sink) Run() {
 	}
 }
 
-// fill reads spooled records into the batch, up to BatchSize.
+// fill reads spooled records into the batch, up to BatchSize, or up to the
+// length of the earlier process's run in flight while it is ahead.
 func (s *Sink) fill() error {
 	skipped := 0
 	var skippedEnd spool.Pos
-	for len(s.batch) < s.cfg.BatchSize {
+	limit := s.cfg.BatchSize
+	if s.replayPending {
+		limit = max(limit, s.replay.Len)
+	}
+	for len(s.batch) < limit {
 		rec, at, end, ok, err := s.spool.Next()
 		if err != nil {
 			return err
@@ -283,7 +351,7 @@ func (s *Sink) fill() error {
 			continue
 		}
 		it := item{at: at, end: end}
-		if it.e, it.err = decodeEvent(rec); it.err != nil {
+		if it.e, it.err = decodeEvent(rec, &s.chunks); it.err != nil {
 			it.raw = append([]byte(nil), rec...)
 		}
 		if len(s.batch) == 0 {
@@ -351,6 +419,11 @@ func (s *Sink) storeHead() (int, error) {
 	if head.err != nil {
 		return 1, s.deadLetter(head.at, [][]byte{head.raw}, head.err)
 	}
+	if s.replayPending && !head.at.Less(s.replay.At) {
+		if err := s.takeReplay(head.at); err != nil {
+			return 0, err
+		}
+	}
 	if s.loc == nil {
 		if err := s.serverZone(ctx); err != nil {
 			return 0, err
@@ -361,6 +434,9 @@ func (s *Sink) storeHead() (int, error) {
 	for j < len(s.batch) && s.batch[j].err == nil && monthStart(s.batch[j].e.TS, s.loc).Equal(from) {
 		j++
 	}
+	if s.uncertain && s.uncertainLen > 0 && s.uncertainLen < j {
+		j = s.uncertainLen
+	}
 	run := s.batch[:j]
 	id := s.batchID(head.at)
 	if s.uncertain || s.spool.Replayed(head.at) {
@@ -368,7 +444,20 @@ func (s *Sink) storeHead() (int, error) {
 		if err != nil {
 			return 0, fmt.Errorf("cannot check whether batch %s is stored: %w", id, err)
 		}
+		// Only a run known to be cut as before is sent again whole: this
+		// process's own failed attempt or the earlier process's noted one
+		// (takeReplay). Another replayed run may be cut differently, so
+		// there the stored records are taken for a prefix, as on one node.
+		resend := false
+		if s.uncertain && s.uncertainLen == len(run) {
+			if resend, err = s.resend(ctx, n, len(run)); err != nil {
+				return 0, err
+			}
+		}
 		s.uncertain = false
+		if resend {
+			return s.sendAgain(ctx, run, id, n, from)
+		}
 		if n > 0 {
 			s.alreadyStored.Add(int(n))
 			return int(n), nil
@@ -392,7 +481,79 @@ func (s *Sink) storeHead() (int, error) {
 		return len(run), s.deadLetter(head.at, recs, err)
 	}
 	s.uncertain = true
+	s.uncertainLen = len(run)
 	return 0, fmt.Errorf("cannot insert %d events: %w", len(run), err)
+}
+
+// takeReplay makes the earlier process's insert in flight this process's
+// own unknown outcome once the head has reached it: the run is cut to the
+// noted length and counted before it is sent (again).
+func (s *Sink) takeReplay(at spool.Pos) error {
+	if at != s.replay.At {
+		// The noted run is behind the head (its first record was damaged
+		// and skipped): nothing to cut by it.
+		s.replayPending = false
+		return nil
+	}
+	if len(s.batch) < s.replay.Len {
+		// The run's records are on disk: read them all before cutting.
+		if err := s.fill(); err != nil {
+			return err
+		}
+	}
+	s.replayPending = false
+	s.uncertain, s.uncertainLen = true, s.replay.Len
+	if len(s.batch) < s.replay.Len {
+		s.logf("batch %s: the earlier process was inserting %d events when it stopped, but only %d are left in the spool; counting what is stored as on one node",
+			s.batchID(at), s.replay.Len, len(s.batch))
+	}
+	return nil
+}
+
+// resend reports whether a run found partly stored (n of its runLen
+// records) must be sent again whole rather than passed over in part. On a
+// single node a run is one atomic insert, so its stored records are a
+// prefix. On a cluster each shard's part is atomic but the parts are not one
+// transaction (a replica killed mid-insert stored one shard's part and not
+// the other's, seen in internal/clustertest), and a lagging replica can
+// undercount, so n does not say which records are stored: the same run is
+// sent again, and every shard's Replicated table passes over a block it
+// already has (block deduplication), also one that only a replica which
+// is down has committed.
+func (s *Sink) resend(ctx context.Context, n uint64, runLen int) (bool, error) {
+	if n == 0 || n >= uint64(runLen) {
+		return false, nil
+	}
+	if s.cluster == nil {
+		c, err := schema.ClusterOf(ctx, s.conn, s.db)
+		if err != nil {
+			return false, err
+		}
+		on := c != ""
+		s.cluster = &on
+	}
+	return *s.cluster, nil
+}
+
+// sendAgain sends a partly stored run again (see resend) and counts what
+// the shards' block deduplication dropped: the rows the count found
+// already stored, plus the run, less the rows stored now.
+func (s *Sink) sendAgain(ctx context.Context, run []item, id string, before uint64, from time.Time) (int, error) {
+	s.logf("batch %s: %d of its %d events found on the cluster; sending it again whole, the shards drop the blocks they already have", id, before, len(run))
+	if err := s.insert(ctx, run, id); err != nil {
+		s.uncertain, s.uncertainLen = true, len(run)
+		return 0, fmt.Errorf("cannot insert %d events again: %w", len(run), err)
+	}
+	s.inserted.Add(len(run))
+	after, err := s.landed(ctx, id, from, from.AddDate(0, 1, 0))
+	if err != nil {
+		s.logf("batch %s sent again; cannot count what deduplication dropped: %v", id, err)
+		return len(run), nil
+	}
+	if dropped := int64(before) + int64(len(run)) - int64(after); dropped > 0 {
+		s.dedupDropped.Add(int(dropped))
+	}
+	return len(run), nil
 }
 
 func (s *Sink) batchID(p spool.Pos) string { return s.idPrefix + p.String() }
@@ -403,24 +564,70 @@ func (s *Sink) batchID(p spool.Pos) string { return s.idPrefix + p.String() }
 func queryID(batchID string) string { return "turf-insert-" + batchID }
 
 // insert sends one run. Its query id is the batch's, so a later attempt can
-// see it in system.processes while the server still works on it.
+// see it in system.processes while the server still works on it. The run
+// is noted in the spool first, so that a process started after a kill cuts
+// it the same way (see the package comment). A note that cannot be written
+// is warned about like a failing commit and the run is sent anyway: events
+// keep flowing while the checkpoint cannot be written, and should the
+// process die before the next note succeeds, the replay falls back to the
+// prefix rule.
 func (s *Sink) insert(ctx context.Context, run []item, id string) error {
-	ctx = clickhouse.Context(ctx, clickhouse.WithQueryID(queryID(id)))
-	b, err := s.conn.PrepareBatch(ctx, schema.EventInsert(s.db))
+	if err := s.spool.NoteInflight(run[0].at, len(run)); err != nil {
+		s.warnCheckpoint(err)
+	}
+	// insert_distributed_sync: on a cluster the events table is
+	// Distributed, and the insert returns only once every shard's part is
+	// in its Replicated table (see the package comment); on a single node
+	// it changes nothing.
+	ctx = clickhouse.Context(ctx, clickhouse.WithQueryID(queryID(id)), clickhouse.WithSettings(clickhouse.Settings{"insert_distributed_sync": 1}))
+	head := schema.EventInsert(s.db)
+	var values []any
+	if s.engagements {
+		head = schema.EngagementInsert(s.db)
+		var cols engagementColumns
+		for i := range run {
+			cols.add(&run[i].e, id)
+		}
+		values = cols.values()
+	} else {
+		if s.cols == nil {
+			s.cols = newBatchColumns(s.cfg.BatchSize)
+		}
+		cols := s.cols
+		cols.reset()
+		for i := range run {
+			cols.add(&run[i].e, id)
+		}
+		values = cols.values()
+	}
+	b, err := s.conn.PrepareBatch(ctx, head)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	cols := newBatchColumns(len(run))
-	for i := range run {
-		cols.add(&run[i].e, id)
-	}
-	for i, v := range cols.values() {
-		if err := b.Column(i).Append(v); err != nil {
+	for i, v := range values {
+		if err := appendColumn(b.Column(i), v); err != nil {
 			return &rowError{err}
 		}
 	}
 	return b.Send()
+}
+
+// appendColumn appends a whole column. clickhouse-go appends a slice of
+// rows of an Array column by reflection, boxing every row and element into
+// an interface; rows of *string passed by pointer box without allocating,
+// and an empty row (most events have no props) costs nothing.
+func appendColumn(col driver.BatchColumn, v any) error {
+	rows, ok := v.([][]*string)
+	if !ok {
+		return col.Append(v)
+	}
+	for i := range rows {
+		if err := col.AppendRow(&rows[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // landed counts the rows of batch id, once no insert of this spool is still
@@ -495,14 +702,20 @@ func (s *Sink) commit(end spool.Pos, n int) {
 	if err := s.spool.Commit(end, n); err != nil {
 		// The events are stored; a stale checkpoint only costs a re-check
 		// at the next start.
-		s.commitFails++
-		if now := time.Now(); now.Sub(s.commitWarnAt) >= time.Minute {
-			s.logf("warning: %v (%d times since the last report)", err, s.commitFails)
-			s.commitWarnAt, s.commitFails = now, 0
-		}
+		s.warnCheckpoint(err)
 	}
 	s.committed = end
 	s.answerWaiters()
+}
+
+// warnCheckpoint logs a failed checkpoint write (a commit or an in-flight
+// note) at most once a minute.
+func (s *Sink) warnCheckpoint(err error) {
+	s.commitFails++
+	if now := time.Now(); now.Sub(s.commitWarnAt) >= time.Minute {
+		s.logf("warning: %v (%d times since the last report)", err, s.commitFails)
+		s.commitWarnAt, s.commitFails = now, 0
+	}
 }
 
 func (s *Sink) answerWaiters() {

@@ -3,6 +3,7 @@ package sink
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -18,7 +19,7 @@ func TestMain(m *testing.M) { chtest.Main(m) }
 
 func ev(i int, ts time.Time) Event {
 	return Event{Site: "example.com", TS: ts, Name: "pageview", VisitorID: uint64(i), Hostname: "example.com",
-		Pathname: fmt.Sprintf("/p/%d", i), IPPrefix: "203.0.113.0/24", Interactive: true,
+		Pathname: fmt.Sprintf("/p/%d", i), IPPrefix: netip.MustParsePrefix("203.0.113.0/24"), Interactive: true,
 		PropKeys: []string{"n"}, PropValues: []string{fmt.Sprint(i)}}
 }
 
@@ -224,4 +225,61 @@ func TestCheckpointFailureWarnsOncePerMinute(t *testing.T) {
 	if len(warnings) != 1 {
 		t.Fatalf("%d checkpoint warnings for five failed commits, want 1: %q", len(warnings), warnings)
 	}
+}
+
+// TestStoredAsSent: the columns made without per-row allocations (props as
+// pointers, the prefix as the record's text) store exactly what was added,
+// with and without props, over more than one chunk of pointers.
+func TestStoredAsSent(t *testing.T) {
+	s, db := start(t, Config{BatchSize: 5000, FlushInterval: time.Hour, QueueSize: 5000})
+	now := time.Now().UTC().Truncate(time.Second)
+	var want []string
+	for i := range 3000 {
+		e := ev(i, now)
+		switch i % 3 {
+		case 0:
+			e.PropKeys, e.PropValues = nil, nil
+			e.IPPrefix = netip.Prefix{}
+		case 1:
+			e.PropKeys, e.PropValues = []string{"a", "b", ""}, []string{"x", "", fmt.Sprint(i)}
+			e.IPPrefix = netip.MustParsePrefix("2001:db8:7::/48")
+		}
+		if err := s.Add(e); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, fmt.Sprintf("%s %q %q %s", e.Pathname, e.PropKeys, e.PropValues, textOf(e.IPPrefix)))
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.Conn.Query(context.Background(), "SELECT pathname, props_keys, props_values, ip_prefix FROM "+db.Name+".events ORDER BY visitor_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var path, prefix string
+		var keys, values []string
+		if err := rows.Scan(&path, &keys, &values, &prefix); err != nil {
+			t.Fatal(err)
+		}
+		if len(keys) == 0 {
+			keys, values = nil, nil
+		}
+		got = append(got, fmt.Sprintf("%s %q %q %s", path, keys, values, prefix))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("stored %d events unlike the %d sent; first stored %q, sent %q", len(got), len(want), got[:min(3, len(got))], want[:3])
+	}
+}
+
+func textOf(p netip.Prefix) string {
+	if !p.IsValid() {
+		return ""
+	}
+	return p.String()
 }

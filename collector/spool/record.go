@@ -31,10 +31,18 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // appendFrame appends rec, framed, to buf.
 func appendFrame(buf, rec []byte) []byte {
+	return appendFrameSum(buf, rec, checksum(rec))
+}
+
+// appendFrameSum is appendFrame with rec's checksum computed beforehand, so
+// that Append computes it before taking the lock the handlers share.
+func appendFrameSum(buf, rec []byte, sum uint32) []byte {
 	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(rec)))
-	buf = binary.LittleEndian.AppendUint32(buf, crc32.Checksum(rec, castagnoli))
+	buf = binary.LittleEndian.AppendUint32(buf, sum)
 	return append(buf, rec...)
 }
+
+func checksum(rec []byte) uint32 { return crc32.Checksum(rec, castagnoli) }
 
 // parseFrame reads the record at the start of b. It returns the payload and
 // the bytes the framed record takes; n == 0 means b does not start with an

@@ -22,6 +22,18 @@
 // before replaying), "lock" (one process per spool) and "dead/" (records
 // ClickHouse refused for good, with the reason).
 //
+// The checkpoint also holds the in-flight note (NoteInflight): the run of
+// records the consumer is inserting, by first position and count, written
+// before each insert and cleared by the Commit that passes it. A process
+// started after a kill finds there how the earlier one cut the run whose
+// outcome it never learnt (Inflight), so it can send exactly that run
+// again; see package sink. The note is one small write per insert, not per
+// record. Like the commit position it is renamed into place without fsync
+// when SyncInterval > 0 (it survives kill -9, which is all that setting
+// promises for records too); with SyncInterval == 0 it is fsynced, so it
+// survives a power cut as the records do. A checkpoint without a note keeps
+// the original 20-byte format.
+//
 // Memory is bounded by the append group (Options.MaxPending records) and one
 // read buffer, whatever the outage length; disk by Options.MaxBytes.
 package spool
@@ -65,7 +77,10 @@ type Options struct {
 	SyncInterval time.Duration // 0: fsync before Append returns; otherwise fsync at most this often
 	MaxPending   int           // records queued for the writer; beyond it Append refuses. Default 100000
 	Metrics      *metrics.Set  // default: a private set
-	Logf         func(string, ...any)
+	// Label, when set (e.g. `table="engagements"`), is added to every
+	// metric's name, so that two spools can share one set.
+	Label string
+	Logf  func(string, ...any)
 }
 
 // Pos is a position in the spool: a segment and a byte offset in it.
@@ -84,11 +99,16 @@ type segment struct {
 	size int64 // of a closed segment; the active one's is Spool.written
 }
 
-// group is one write(2) worth of appends; done is closed when it is on disk
-// as far as the sync policy promises.
+// group is one write(2) worth of appends; done is set (and cond
+// broadcast) when it is on disk as far as the sync policy promises. A group
+// is reused once its last waiter has read err, so a group costs no
+// allocation: under a serial load every event is a group of its own. All
+// fields are guarded by Spool.mu, which is cond.L.
 type group struct {
-	done chan struct{}
-	err  error
+	cond    sync.Cond
+	done    bool
+	err     error
+	waiters int
 }
 
 // Spool is an open spool directory.
@@ -105,10 +125,12 @@ type Spool struct {
 	spare       []byte // the other buffer, reused
 	inflight    int64  // bytes accepted but not yet on disk
 	grp         *group
+	freeGroups  []*group  // done, with no waiter left
 	segs        []segment // oldest first; the last one is active once started
 	started     bool      // the active segment exists (not yet during recovery)
 	diskBytes   int64
 	commit      Pos
+	note        Inflight // the consumer's insert in flight; Len 0: none
 
 	written    atomic.Int64 // bytes of the active segment the reader may read
 	unconsumed atomic.Int64 // records written and not yet committed
@@ -124,7 +146,8 @@ type Spool struct {
 
 	// Owned by the consumer.
 	rd       reader
-	startEnd Pos // where this run's first record goes: everything before was spooled by an earlier run
+	startEnd Pos      // where this run's first record goes: everything before was spooled by an earlier run
+	left     Inflight // the note an earlier run left (Inflight)
 
 	corruptBytes *metrics.Counter
 	fsyncs       *metrics.Counter
@@ -161,12 +184,12 @@ func Open(dir string, o Options) (*Spool, error) {
 	}
 	s := &Spool{
 		dir: dir, opts: o,
-		grp:        &group{done: make(chan struct{})},
 		kick:       make(chan struct{}, 1),
 		quit:       make(chan struct{}),
 		writerDone: make(chan struct{}),
 		newData:    make(chan struct{}, 1),
 	}
+	s.grp = s.newGroup()
 	var err error
 	if s.lock, err = lockDir(dir); err != nil {
 		return nil, err
@@ -206,10 +229,10 @@ func (s *Spool) recover() error {
 	if err != nil {
 		return err
 	}
-	cp, err := readCheckpoint(s.dir)
+	cp, note, err := readCheckpoint(s.dir)
 	if err != nil {
 		s.opts.Logf("spool: %v; replaying every segment (batch ids prevent duplicates)", err)
-		cp = Pos{}
+		cp, note = Pos{}, Inflight{}
 	}
 	for len(nums) > 0 && nums[0] < cp.Seg {
 		// Stored before the last run ended; it died before deleting them.
@@ -234,6 +257,9 @@ func (s *Spool) recover() error {
 	}
 	cp.Off = max(cp.Off, headerSize)
 	s.commit = cp
+	if note.Len > 0 && !note.At.Less(cp) {
+		s.note, s.left = note, note
+	}
 	s.rd = reader{s: s, seg: cp.Seg, off: cp.Off}
 	if len(nums) == 0 {
 		return nil
@@ -312,6 +338,7 @@ func (s *Spool) Append(rec []byte) error {
 		return fmt.Errorf("cannot spool a record of %d bytes (1..%d)", len(rec), MaxRecord)
 	}
 	framed := int64(len(rec) + frameSize)
+	sum := checksum(rec)
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -322,17 +349,39 @@ func (s *Spool) Append(rec []byte) error {
 		s.refused.Inc()
 		return ErrFull
 	}
-	s.pending = appendFrame(s.pending, rec)
+	s.pending = appendFrameSum(s.pending, rec, sum)
 	s.pendingRecs++
 	s.inflight += framed
 	g := s.grp
+	g.waiters++
 	s.mu.Unlock()
 	select {
 	case s.kick <- struct{}{}:
 	default:
 	}
-	<-g.done
-	return g.err
+	s.mu.Lock()
+	for !g.done {
+		g.cond.Wait()
+	}
+	err := g.err
+	if g.waiters--; g.waiters == 0 && len(s.freeGroups) < 4 {
+		s.freeGroups = append(s.freeGroups, g)
+	}
+	s.mu.Unlock()
+	return err
+}
+
+// newGroup returns an empty group, reusing a finished one. s.mu is held.
+func (s *Spool) newGroup() *group {
+	if n := len(s.freeGroups); n > 0 {
+		g := s.freeGroups[n-1]
+		s.freeGroups = s.freeGroups[:n-1]
+		g.done, g.err = false, nil
+		return g
+	}
+	g := &group{}
+	g.cond.L = &s.mu
+	return g
 }
 
 func (s *Spool) writeLoop() {
@@ -388,28 +437,29 @@ func (s *Spool) writeGroup() {
 		return
 	}
 	s.pending, s.spare, s.pendingRecs = s.spare[:0], nil, 0
-	s.grp = &group{done: make(chan struct{})}
+	s.grp = s.newGroup()
 	s.mu.Unlock()
 
 	// Counted before the records become readable, so that Unconsumed() == 0
 	// never hides records already visible at End().
 	s.unconsumed.Add(int64(recs))
 	start := time.Now()
-	g.err = s.write(buf)
+	err := s.write(buf)
 	s.writeSeconds.UpdateDuration(start)
-	if g.err != nil {
+	if err != nil {
 		s.unconsumed.Add(-int64(recs))
 	}
-	close(g.done)
 
 	s.mu.Lock()
+	g.done, g.err = true, err
+	g.cond.Broadcast()
 	s.inflight -= int64(len(buf))
-	if g.err == nil {
+	if err == nil {
 		s.diskBytes += int64(len(buf))
 	}
 	s.spare = buf[:0]
 	s.mu.Unlock()
-	if g.err == nil {
+	if err == nil {
 		select {
 		case s.newData <- struct{}{}:
 		default:
@@ -464,6 +514,38 @@ func (s *Spool) End() Pos {
 // Replayed reports whether the record at p was spooled by an earlier run.
 func (s *Spool) Replayed(p Pos) bool { return p.Less(s.startEnd) }
 
+// Inflight is a run of records the consumer is inserting: Len records from
+// the one at At.
+type Inflight struct {
+	At  Pos
+	Len int
+}
+
+// maxNote bounds the run length a checkpoint may name: far beyond any batch
+// size, it only keeps a damaged-but-plausible file from asking for more.
+const maxNote = 1 << 24
+
+// Inflight returns the note the earlier run left in the checkpoint: the
+// insert it had in flight when it stopped, whose outcome it never learnt
+// (ok is false when there is none). The note names a position from before
+// this run's first record.
+func (s *Spool) Inflight() (Inflight, bool) { return s.left, s.left.Len > 0 }
+
+// NoteInflight records, next to the commit position, that the consumer is
+// about to insert the n records from at; the Commit that passes at clears
+// the note. Only the consumer may call it. It writes a small file (see the
+// package comment for when it is fsynced).
+func (s *Spool) NoteInflight(at Pos, n int) error {
+	if n <= 0 || n > maxNote {
+		return fmt.Errorf("BUG: in-flight run of %d records", n)
+	}
+	s.mu.Lock()
+	s.note = Inflight{at, n}
+	cp := s.commit
+	s.mu.Unlock()
+	return writeCheckpoint(s.dir, cp, Inflight{at, n}, s.opts.SyncInterval == 0)
+}
+
 // Next returns the next record after the read cursor and advances it, or
 // ok == false when there is none yet. rec is valid until the next call. Only
 // one goroutine (the consumer) may call Next and Commit.
@@ -475,6 +557,10 @@ func (s *Spool) Commit(p Pos, n int) error {
 	s.unconsumed.Add(-int64(n))
 	s.mu.Lock()
 	s.commit = p
+	if s.note.At.Less(p) {
+		s.note = Inflight{} // its run is stored (or set aside)
+	}
+	note := s.note
 	var done []segment
 	for len(s.segs) > 1 && s.segs[0].num < p.Seg {
 		done = append(done, s.segs[0])
@@ -483,7 +569,7 @@ func (s *Spool) Commit(p Pos, n int) error {
 	s.mu.Unlock()
 	// The checkpoint first: a crash between the two leaves segments that
 	// the next start recognises as stored.
-	if err := writeCheckpoint(s.dir, p, false); err != nil {
+	if err := writeCheckpoint(s.dir, p, note, false); err != nil {
 		return err
 	}
 	for _, seg := range done {
@@ -554,9 +640,9 @@ func (s *Spool) Close() error {
 	s.CloseAppends()
 	s.rd.close()
 	s.mu.Lock()
-	cp := s.commit
+	cp, note := s.commit, s.note
 	s.mu.Unlock()
-	err := writeCheckpoint(s.dir, cp, true)
+	err := writeCheckpoint(s.dir, cp, note, true)
 	if cerr := s.lock.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("cannot release the spool lock: %w", cerr)
 	}
@@ -565,15 +651,21 @@ func (s *Spool) Close() error {
 
 func (s *Spool) registerMetrics() {
 	set := s.opts.Metrics
-	s.corruptBytes = set.NewCounter("turf_spool_corrupt_bytes_total")
-	s.fsyncs = set.NewCounter("turf_spool_fsyncs_total")
-	s.writeErrors = set.NewCounter("turf_spool_write_errors_total")
-	s.refused = set.NewCounter("turf_spool_refused_total")
-	s.writeSeconds = set.NewHistogram("turf_spool_write_duration_seconds")
-	set.NewGauge("turf_spool_bytes", func() float64 { return float64(s.Bytes()) })
-	set.NewGauge("turf_spool_max_bytes", func() float64 { return float64(s.opts.MaxBytes) })
-	set.NewGauge("turf_spool_pending_events", func() float64 { return float64(s.Unconsumed()) })
-	set.NewGauge("turf_spool_segments", func() float64 {
+	name := func(n string) string {
+		if s.opts.Label == "" {
+			return n
+		}
+		return n + "{" + s.opts.Label + "}"
+	}
+	s.corruptBytes = set.NewCounter(name("turf_spool_corrupt_bytes_total"))
+	s.fsyncs = set.NewCounter(name("turf_spool_fsyncs_total"))
+	s.writeErrors = set.NewCounter(name("turf_spool_write_errors_total"))
+	s.refused = set.NewCounter(name("turf_spool_refused_total"))
+	s.writeSeconds = set.NewHistogram(name("turf_spool_write_duration_seconds"))
+	set.NewGauge(name("turf_spool_bytes"), func() float64 { return float64(s.Bytes()) })
+	set.NewGauge(name("turf_spool_max_bytes"), func() float64 { return float64(s.opts.MaxBytes) })
+	set.NewGauge(name("turf_spool_pending_events"), func() float64 { return float64(s.Unconsumed()) })
+	set.NewGauge(name("turf_spool_segments"), func() float64 {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		return float64(len(s.segs))
@@ -621,11 +713,20 @@ type reader struct {
 	buf    []byte
 	bufAt  int64 // file offset of buf[0]
 	report bool  // report damage even in segments of earlier runs
+	// known is how far seg was published at the last look (Spool.limit,
+	// which takes the lock the handlers append under). A segment only
+	// grows, so records inside known are read without looking again: one
+	// look each time the reader catches up instead of one per record.
+	known int64
 }
 
 func (r *reader) next() (rec []byte, at, end Pos, ok bool, err error) {
 	for {
-		limit, closed, next, hasNext := r.s.limit(r.seg)
+		limit, closed, next, hasNext, fresh := r.known, false, uint64(0), false, false
+		if r.off+frameSize > limit {
+			limit, closed, next, hasNext = r.s.limit(r.seg)
+			r.known, fresh = limit, true
+		}
 		if r.off+frameSize > limit {
 			if closed && r.off < limit {
 				r.damaged(limit-r.off, "torn record at the end")
@@ -651,6 +752,12 @@ func (r *reader) next() (rec []byte, at, end Pos, ok bool, err error) {
 				r.off += int64(n)
 				return payload, at, Pos{r.seg, r.off}, true, nil
 			}
+		}
+		if !fresh {
+			// The record may reach past the last look, or the segment
+			// may be closed since: look again before calling it damaged.
+			r.known = 0
+			continue
 		}
 		// Damaged: skip to the next intact record in this segment. Reading
 		// the rest of one segment is bounded by SegmentBytes.
@@ -679,7 +786,7 @@ func (r *reader) damaged(n int64, what string) {
 
 func (r *reader) move(next uint64) {
 	r.close()
-	r.seg, r.off = next, headerSize
+	r.seg, r.off, r.known = next, headerSize, 0
 }
 
 func (r *reader) close() {
@@ -744,11 +851,49 @@ func listSegments(dir string) ([]uint64, error) {
 	return nums, nil
 }
 
-// The checkpoint is 8 bytes segment, 8 bytes offset, 4 bytes CRC-32C.
-func writeCheckpoint(dir string, p Pos, durable bool) error {
-	b := binary.LittleEndian.AppendUint64(nil, p.Seg)
+// The checkpoint is 8 bytes segment, 8 bytes offset of the commit position
+// and, when an insert is in flight, 8 bytes segment, 8 bytes offset and 4
+// bytes record count of its run; then 4 bytes CRC-32C of what precedes. So
+// it is 20 bytes without a note (the format before notes existed, still
+// read and written) and 40 with one.
+const (
+	checkpointSize     = 20
+	checkpointNoteSize = 40
+)
+
+func encodeCheckpoint(p Pos, note Inflight) []byte {
+	b := make([]byte, 0, checkpointNoteSize)
+	b = binary.LittleEndian.AppendUint64(b, p.Seg)
 	b = binary.LittleEndian.AppendUint64(b, uint64(p.Off))
-	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	if note.Len > 0 {
+		b = binary.LittleEndian.AppendUint64(b, note.At.Seg)
+		b = binary.LittleEndian.AppendUint64(b, uint64(note.At.Off))
+		b = binary.LittleEndian.AppendUint32(b, uint32(note.Len))
+	}
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+func decodeCheckpoint(b []byte) (Pos, Inflight, error) {
+	if len(b) != checkpointSize && len(b) != checkpointNoteSize ||
+		crc32.Checksum(b[:len(b)-4], castagnoli) != binary.LittleEndian.Uint32(b[len(b)-4:]) {
+		return Pos{}, Inflight{}, errors.New("the spool checkpoint is damaged")
+	}
+	p := Pos{binary.LittleEndian.Uint64(b), int64(binary.LittleEndian.Uint64(b[8:]))}
+	if len(b) == checkpointSize {
+		return p, Inflight{}, nil
+	}
+	note := Inflight{Pos{binary.LittleEndian.Uint64(b[16:]), int64(binary.LittleEndian.Uint64(b[24:]))}, int(binary.LittleEndian.Uint32(b[32:]))}
+	if note.Len <= 0 || note.Len > maxNote {
+		return Pos{}, Inflight{}, fmt.Errorf("the spool checkpoint is damaged (an in-flight run of %d records)", note.Len)
+	}
+	return p, note, nil
+}
+
+// writeCheckpoint replaces the checkpoint by renaming a new file over it,
+// so a reader finds the old one or the new one whole; durable also fsyncs
+// the file and the directory.
+func writeCheckpoint(dir string, p Pos, note Inflight, durable bool) error {
+	b := encodeCheckpoint(p, note)
 	tmp := filepath.Join(dir, "checkpoint.tmp")
 	var err error
 	if durable {
@@ -768,18 +913,15 @@ func writeCheckpoint(dir string, p Pos, durable bool) error {
 	return nil
 }
 
-func readCheckpoint(dir string) (Pos, error) {
+func readCheckpoint(dir string) (Pos, Inflight, error) {
 	b, err := os.ReadFile(filepath.Join(dir, "checkpoint"))
 	if errors.Is(err, os.ErrNotExist) {
-		return Pos{}, nil
+		return Pos{}, Inflight{}, nil
 	}
 	if err != nil {
-		return Pos{}, fmt.Errorf("cannot read the spool checkpoint: %w", err)
+		return Pos{}, Inflight{}, fmt.Errorf("cannot read the spool checkpoint: %w", err)
 	}
-	if len(b) != 20 || crc32.Checksum(b[:16], castagnoli) != binary.LittleEndian.Uint32(b[16:]) {
-		return Pos{}, errors.New("the spool checkpoint is damaged")
-	}
-	return Pos{binary.LittleEndian.Uint64(b), int64(binary.LittleEndian.Uint64(b[8:]))}, nil
+	return decodeCheckpoint(b)
 }
 
 func readOrCreateID(dir string) (string, error) {

@@ -49,6 +49,14 @@ func (c *uaCache) get(ua string) (Info, bool) {
 	return info, ok
 }
 
+func (c *uaCache) getBytes(ua []byte) (Info, bool) {
+	s := &c.shards[maphash.Bytes(c.seed, ua)%shards]
+	s.mu.RLock()
+	info, ok := s.m[string(ua)] // a lookup, not a conversion: no allocation
+	s.mu.RUnlock()
+	return info, ok
+}
+
 // put stores info under ua. The caller must pass an owned ua (see Classify):
 // both the key and info's strings outlive the request.
 func (c *uaCache) put(ua string, info Info) {

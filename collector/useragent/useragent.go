@@ -40,9 +40,23 @@ func Classify(ua string) Info {
 	if info, ok := cache.get(ua); ok {
 		return info
 	}
-	// The caller's string may live in a reused request buffer; the cache
-	// keeps the key and the version strings cut from it, so copy it once.
-	ua = strings.Clone(ua)
+	return classifyOwned(strings.Clone(ua))
+}
+
+// ClassifyBytes is Classify for a header value as fasthttp gives it: a
+// cache hit costs no allocation (a string made of the header would cost one
+// per request). ua is not kept.
+func ClassifyBytes(ua []byte) Info {
+	if info, ok := cache.getBytes(ua); ok {
+		return info
+	}
+	return classifyOwned(string(ua))
+}
+
+// classifyOwned classifies and caches ua. The cache keeps the key and the
+// version strings cut from it, so ua must be a copy the caller owns, never
+// a reused request buffer.
+func classifyOwned(ua string) Info {
 	info := classify(ua)
 	cache.put(ua, info)
 	return info

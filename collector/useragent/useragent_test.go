@@ -224,3 +224,21 @@ func TestClassifyConcurrent(t *testing.T) {
 		<-done
 	}
 }
+
+// ClassifyBytes answers like Classify, and a cached User-Agent costs it no
+// allocation (the header's bytes are looked up, not copied).
+func TestClassifyBytes(t *testing.T) {
+	ua := "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
+	b := []byte(ua)
+	if got, want := ClassifyBytes(b), Classify(ua); got != want {
+		t.Fatalf("ClassifyBytes = %+v, Classify = %+v", got, want)
+	}
+	b[0] = 'X' // the cache must not alias the caller's bytes
+	if got := Classify(ua); got.Browser != "Chrome" {
+		t.Fatalf("the cached entry changed with the caller's buffer: %+v", got)
+	}
+	b[0] = 'M'
+	if n := testing.AllocsPerRun(100, func() { ClassifyBytes(b) }); n != 0 {
+		t.Errorf("a cache hit allocates %.0f times", n)
+	}
+}

@@ -71,12 +71,14 @@
         keepalive: true,
         body: JSON.stringify({
           name: name,
-          url: loc.href,
+          url: opts.url || loc.href,
           domain: domain,
           referrer: d.referrer,
           props: opts.props,
           revenue: opts.revenue,
           interactive: opts.interactive,
+          sd: opts.sd,
+          e: opts.e,
           // Tells the collector that the fragment is part of the page's path.
           hashMode: hashRouting ? 1 : 0,
         }),
@@ -91,14 +93,54 @@
       };
     };
 
+    // Engagement, as Plausible's tracker reports it: when a page is hidden
+    // or left (or a single-page app moves on), one "engagement" event with
+    // the deepest scroll so far (sd, percent of the page's height) and the
+    // milliseconds the page was visible and focused since the last one (e).
+    // Sent only when the visitor scrolled deeper or stayed 3 s more; the
+    // collector stores it apart, never as an event or page view.
+    var el = d.documentElement;
+    var height = function () {
+      return Math.max(el.scrollHeight, d.body ? d.body.scrollHeight : 0);
+    };
+    var deepest, sent, engaged, since, pageURL;
+    var scrolled = guard(function () {
+      var h = height();
+      var v = w.innerHeight;
+      deepest = Math.max(deepest, h <= v ? h : w.scrollY + v);
+    });
+    var engagement = function () {
+      var now = Date.now();
+      var e = engaged + (since ? now - since : 0);
+      engaged = 0;
+      since = since && now;
+      if (pageURL && (deepest > sent || e >= 3000)) {
+        sent = deepest;
+        // (the collector takes a depth over 100 for 100)
+        send('engagement', { url: pageURL, sd: Math.round((deepest / height()) * 100), e: e });
+      }
+    };
+    var visibility = guard(function (ev) {
+      if (d.visibilityState == 'hidden' || ev.type == 'blur') {
+        engagement();
+        since = 0;
+      } else if (!since) since = Date.now();
+    });
+
     // Only the route counts: without hash routing, a jump to an anchor on the
     // same page is no new page view, and neither is a router that pushes the
     // URL it already shows.
     var pageview = guard(function () {
       var page = hashRouting ? loc.href : loc.href.split('#')[0];
       if (page != lastPage) {
+        engagement(); // the page being left
         lastPage = page;
         send('pageview');
+        pageURL = loc.href;
+        deepest = sent = -1;
+        engaged = 0;
+        since = Date.now();
+        scrolled();
       }
     });
 
@@ -151,6 +193,10 @@
     if (hashRouting) w.addEventListener('hashchange', pageview);
     // Capture, so a page handler that stops propagation does not hide the
     // click; middle clicks arrive as auxclick, ctrl/cmd-clicks as click.
+    d.addEventListener('scroll', scrolled, true);
+    d.addEventListener('visibilitychange', visibility);
+    w.addEventListener('blur', visibility);
+    w.addEventListener('focus', visibility);
     d.addEventListener('click', click, true);
     d.addEventListener('auxclick', click, true);
     d.addEventListener(
