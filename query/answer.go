@@ -8,13 +8,15 @@ import (
 )
 
 // effectiveOrder is order_by with the defaults filled in: a time dimension
-// ascending, otherwise the first metric descending; the dimensions ascending
+// ascending and then the first metric descending, otherwise the first
+// metric descending; the dimensions ascending
 // break every tie so that pages never overlap.
 func effectiveOrder(q *Query) []Order {
 	out := slices.Clone(q.OrderBy)
 	if len(out) == 0 {
 		if i := slices.IndexFunc(q.Dimensions, isTimeDim); i >= 0 {
-			out = append(out, Order{Field: q.Dimensions[i]})
+			// Plausible's default: time, then the first metric descending.
+			out = append(out, Order{Field: q.Dimensions[i]}, Order{Field: q.Metrics[0], Desc: true})
 		} else if len(q.Dimensions) > 0 {
 			out = append(out, Order{Field: q.Metrics[0], Desc: true})
 		}

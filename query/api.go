@@ -2,7 +2,10 @@ package query
 
 import (
 	"log"
+	"net/netip"
 	"time"
+
+	"turf/internal/clientip"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/valyala/fasthttp"
@@ -25,9 +28,13 @@ type Config struct {
 	// KeyLookupRate is how many keys per second, over all clients, may be
 	// looked up in ClickHouse because they are not in the cache (made-up
 	// keys are never in it), KeyLookupBurst how many at once; past that an
-	// uncached key gets 429. Defaults: 20 and 40.
+	// uncached key gets 429. Defaults: 20 and 40. One client network may
+	// spend a quarter of both (keyCache).
 	KeyLookupRate  float64
 	KeyLookupBurst int
+	// TrustedProxies are the peers whose X-Forwarded-For names the client
+	// whose network an uncached key's lookup is charged to.
+	TrustedProxies []netip.Prefix
 	// RollupCheckTTL is how long the check of which days the rollups
 	// answer is reused (see markerCache): an event arriving late for a
 	// finished day shows up at most this much later. Default 15s; negative:
@@ -92,7 +99,9 @@ func New(cfg Config, conn driver.Conn, db string) (*API, error) {
 	e.markers = newMarkerCache(cfg.RollupCheckTTL)
 	e.debugf = cfg.Debugf
 	keys := &keyCache{conn: conn, db: db, ttl: cfg.KeyCacheTTL, now: cfg.Now, keys: map[string]cachedKey{},
-		lookups: rate.NewLimiter(rate.Limit(cfg.KeyLookupRate), cfg.KeyLookupBurst)}
+		lookups:  rate.NewLimiter(rate.Limit(cfg.KeyLookupRate), cfg.KeyLookupBurst),
+		networks: newNetworkLimiter(cfg.KeyLookupRate/4, cfg.KeyLookupBurst/4),
+		ips:      clientip.NewResolver(cfg.TrustedProxies)}
 	gate := NewGate(cfg.Limits)
 	pc := PipelineConfig{RateLimit: cfg.RateLimit, Burst: cfg.Burst, QueryTimeout: cfg.QueryTimeout, Gate: gate, Now: cfg.Now, Logf: cfg.Logf}
 	return &API{engine: e, pipe: NewPipeline(pc, e, keys), gate: gate}, nil

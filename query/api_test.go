@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -115,7 +116,7 @@ func TestInvalidQueries(t *testing.T) {
 		{`{"site_id":"example.com","metrics":["visitors"],"date_range":"7d","filters":[["is","visit:source","X"]]}`, "#/filters/0/2"},
 		{`{"site_id":"example.com","metrics":["visitors"],"date_range":"7d","filters":[["and",[["is","bogus",["X"]]]]]}`, "#/filters/0/1/0/1"},
 		{`{"site_id":"example.com","metrics":["visitors"],"date_range":"7d","filters":[["matches","event:page",["("]]]}`, "#/filters/0/2/0"},
-		{`{"site_id":"example.com","metrics":["conversion_rate"],"date_range":"7d"}`, "#/metrics"},
+		{`{"site_id":"example.com","metrics":["conversion_rate"],"date_range":"7d"}`, "Metric `conversion_rate` can only be queried with event:goal filters or dimensions."},
 		{`{"site_id":"example.com","metrics":["visitors"],"date_range":"7d","order_by":[["pageviews","desc"]]}`, "#/order_by/0"},
 		{`{"site_id":"example.com","metrics":["visitors"],"date_range":"7d","pagination":{"limit":"ten"}}`, "#/pagination/limit"},
 		{`{"site_id":"example.com","metrics":["visitors"],"date_range":"7d","include":{"time_labels":true}}`, "#/include/time_labels"},
@@ -181,16 +182,20 @@ func TestPaginationAndLabels(t *testing.T) {
 }
 
 // TestUnknownKeysRateLimited: made-up keys, each a ClickHouse lookup, are
-// limited over all clients, and a real key keeps working meanwhile.
+// limited per client network and over all clients; a real key keeps
+// working meanwhile, and a key not cached yet is still looked up for a
+// network that is not flooding.
 func TestUnknownKeysRateLimited(t *testing.T) {
 	e := newEnv(t, modeRaw)
 	now := e.now
-	api, err := New(Config{Now: func() time.Time { return now }, KeyLookupRate: 1, KeyLookupBurst: 3, KeyCacheTTL: time.Second}, e.conn, e.db)
+	// Shared: 8 at once; one network: a quarter, 2 at once.
+	api, err := New(Config{Now: func() time.Time { return now }, KeyLookupRate: 1, KeyLookupBurst: 8, KeyCacheTTL: time.Second}, e.conn, e.db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	call := func(key string) int {
+	call := func(key, from string) int {
 		var c fasthttp.RequestCtx
+		c.Init(&fasthttp.Request{}, &net.TCPAddr{IP: net.ParseIP(from), Port: 40000}, nil)
 		c.Request.Header.SetMethod("POST")
 		c.Request.SetRequestURI("/api/v2/query")
 		c.Request.Header.Set("Authorization", "Bearer "+key)
@@ -198,22 +203,41 @@ func TestUnknownKeysRateLimited(t *testing.T) {
 		api.Handler(&c)
 		return c.Response.StatusCode()
 	}
+	fake := func(i int) string { return fmt.Sprintf("turf_%08x_%064x", i, i) }
 	key := e.keys["example.com"]
-	if c := call(key); c != 200 {
+	if c := call(key, "10.0.0.1"); c != 200 {
 		t.Fatalf("real key: %d", c)
 	}
+	// One network floods, from every address of its /24.
 	codes := map[int]int{}
 	for i := range 20 {
-		codes[call(fmt.Sprintf("turf_%08x_%064x", i, i))]++
+		codes[call(fake(i), fmt.Sprintf("10.0.1.%d", i+1))]++
 	}
 	if codes[401] != 2 || codes[429] != 18 {
-		t.Errorf("20 made-up keys: %v, want 2 looked up (401) and 18 refused (429)", codes)
+		t.Errorf("20 made-up keys from one /24: %v, want 2 looked up (401) and 18 refused (429)", codes)
+	}
+	// The flood spent 2 of the 8 shared lookups: another network's key that
+	// is not cached yet is still looked up.
+	if c := call(e.keys["other.org"], "10.0.2.1"); c != 403 {
+		t.Errorf("an uncached real key from another network during the flood: %d, want 403 (looked up, other site)", c)
+	}
+	// A flood from many networks empties the shared budget: then an
+	// uncached key waits too, whatever its network.
+	codes = map[int]int{}
+	for i := range 20 {
+		codes[call(fake(100+i), fmt.Sprintf("10.1.%d.1", i))]++
+	}
+	if codes[401] != 4 || codes[429] != 16 {
+		t.Errorf("20 made-up keys from 20 networks: %v, want the 4 shared lookups left (401) and 16 refused (429)", codes)
+	}
+	if c := call(fake(999), "10.2.0.1"); c != 429 {
+		t.Errorf("a made-up key from a fresh network after the shared budget is spent: %d, want 429", c)
 	}
 	now = now.Add(2 * time.Second) // the real key's entry expired; lookups still spent
-	for range 5 {
-		call(fmt.Sprintf("turf_%08x_%064x", 99, 99))
+	for i := range 5 {
+		call(fake(200+i), fmt.Sprintf("10.3.%d.1", i))
 	}
-	if c := call(key); c != 200 {
+	if c := call(key, "10.0.0.1"); c != 200 {
 		t.Errorf("real key during the flood: %d", c)
 	}
 }

@@ -30,6 +30,8 @@ type statement struct {
 	// column, the most rows one group had on one day; above one, the sums
 	// count some visitors twice and the query must be built with noSums.
 	check bool
+	// parts: the statement reads a day's head or tail rows.
+	parts bool
 }
 
 type builder struct {
@@ -42,15 +44,23 @@ type builder struct {
 	dims    []string
 	filters []Filter
 	aggs    []string
-	cols    []string // event columns read, in tuple order
+	// machines: read machine events too (plan.Shape.Machines).
+	machines bool
+	cols     []string // event columns read, in tuple order
 	// cov, when set, names the days the rollup tables answer; the rest of
 	// the widened range is read from the raw events.
 	cov *coverage
 	// bareWindow: the edge days are read from the visits table, so the
 	// raw window leaves them out too.
 	bareWindow bool
+	// sums: a sums route, which reads the coverage's parts from the
+	// rollup rows (sumsDaysWhere), so neither the raw window nor the
+	// visits table's edges hold them.
+	sums bool
 	// noSums: do not add up per-day counts (a group spans several rows).
 	noSums bool
+	// rev is the currency revenue is summed in.
+	rev revenueCtx
 }
 
 func (b *builder) arg(v any) string { return b.Bind(v) }
@@ -58,7 +68,7 @@ func (b *builder) arg(v any) string { return b.Bind(v) }
 func (b *builder) table(name string) string { return schema.Table(b.db, name) }
 
 func (b *builder) shape() plan.Shape {
-	return plan.Shape{Dims: b.dims, Filters: b.filters, Aggs: b.aggs}
+	return plan.Shape{Dims: b.dims, Filters: b.filters, Aggs: b.aggs, Machines: b.machines}
 }
 
 // cover is what the builder's coverage tells the planner.
@@ -66,7 +76,7 @@ func (b *builder) cover() plan.Cover {
 	if b.cov == nil {
 		return plan.Cover{NoSums: b.noSums}
 	}
-	return plan.Cover{Known: true, Full: len(b.cov.builds) > 0, Edges: len(b.cov.edgeBuilds) > 0, NoSums: b.noSums, NoHours: true}
+	return plan.Cover{Known: true, Full: len(b.cov.builds)+len(b.cov.partBuilds) > 0, Edges: len(b.cov.edgeBuilds) > 0, NoSums: b.noSums, NoHours: true}
 }
 
 // build renders the statement of the route the planner decides.
@@ -81,18 +91,20 @@ func (b *builder) buildRoute(r plan.Route) statement {
 	case plan.Visits:
 		sql = b.buildFromVisits()
 	case plan.VisitStats:
-		dim, _ := plan.StatsDim(b.shape())
-		sql = b.buildFromVisitStats(dim)
+		b.sums = true
+		sql = b.buildFromVisitStats()
 	case plan.EventStates:
 		sql = b.buildFromEventStats()
 	case plan.EventSums:
+		b.sums = true
 		sql = b.buildEventSums()
 	case plan.PropSums:
+		b.sums = true
 		sql = b.buildPropSums()
 	default:
 		panic("BUG: route without a statement: " + r.String())
 	}
-	return statement{SQL: sql, Args: b.List, Dims: b.dims, Aggs: b.aggs, route: r, check: r.Checked()}
+	return statement{SQL: sql, Args: b.List, Dims: b.dims, Aggs: b.aggs, route: r, check: r.Checked(), parts: b.sums && b.cov != nil && len(b.cov.parts) > 0}
 }
 
 func (b *builder) need(col string) {
@@ -113,12 +125,31 @@ func (b *builder) need(col string) {
 var eventCols = []string{
 	"ts", "name", "interactive", "pathname", "hostname", "referrer_host", "referrer_path",
 	"source", "channel", "utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term",
-	"country", "device", "browser", "browser_version", "os", "os_version",
+	"country", "region", "city", "device", "browser", "browser_version", "os", "os_version",
 	"props_keys", "props_values", "revenue_micros", "revenue_currency",
 }
 
-// goalOf is the goal an event completes: "Visit /path" for a page view.
-const goalOf = "if(name = 'pageview', concat('Visit ', pathname), name)"
+// goalCond is the condition of an event completing goal g.
+func (b *builder) goalCond(g plan.GoalDef) string {
+	b.need("name")
+	b.need("pathname")
+	if g.Page != "" {
+		return fmt.Sprintf("(name = 'pageview' AND match(pathname, %s))", b.arg(g.PageRegexp()))
+	}
+	return fmt.Sprintf("name = %s", b.arg(g.Event))
+}
+
+// goalsCond is the condition of an event completing any of gs.
+func (b *builder) goalsCond(gs []plan.GoalDef) string {
+	if len(gs) == 0 {
+		return "0"
+	}
+	parts := make([]string, len(gs))
+	for i, g := range gs {
+		parts[i] = b.goalCond(g)
+	}
+	return "(" + strings.Join(parts, " OR ") + ")"
+}
 
 // dimExpr is the expression of a dimension in the per-event rows, from the
 // vocabulary.
@@ -132,13 +163,19 @@ func (b *builder) dimExpr(d string) string {
 		b.need(x.Column)
 		return x.Column
 	case plan.KindGoal:
+		// An event completes every goal whose condition it meets (a page
+		// can match several page goals), so it counts in each goal's row.
 		b.need("name")
 		b.need("pathname")
-		if len(b.cfg.Goals) == 0 {
-			return "if(name = 'pageview', '', name)"
+		goals := b.cfg.goals()
+		if len(goals) == 0 {
+			return "''"
 		}
-		g := b.arg(b.cfg.Goals)
-		return fmt.Sprintf("if(has(%s, %s), %s, '')", g, goalOf, goalOf)
+		parts := make([]string, len(goals))
+		for i, g := range goals {
+			parts[i] = fmt.Sprintf("if(%s, %s, '')", b.goalCond(g), b.arg(g.Name))
+		}
+		return fmt.Sprintf("arrayJoin(arrayFilter(x -> x != '', [%s]))", strings.Join(parts, ", "))
 	case plan.KindProp:
 		b.need("props_keys")
 		b.need("props_values")
@@ -146,6 +183,10 @@ func (b *builder) dimExpr(d string) string {
 		return fmt.Sprintf("if(has(props_keys, %s), props_values[indexOf(props_keys, %s)], '(none)')", b.arg(k), b.arg(k))
 	case plan.KindVisit:
 		b.need(x.Column)
+		if x.Blank != "" {
+			a := plan.VisitAlias(d)
+			return fmt.Sprintf("if(%s = '', %s, %s)", a, b.arg(x.Blank), a)
+		}
 		return plan.VisitAlias(d)
 	}
 	return b.timeExpr(d)
@@ -159,7 +200,13 @@ func (b *builder) timeExpr(d string) string {
 	case "hour":
 		return fmt.Sprintf("toString(toStartOfHour(ts, %s), %s)", tz, b.arg(b.tz))
 	case "week":
-		return fmt.Sprintf("toString(toMonday(toDate(ts, %s)))", tz)
+		// A week starts on Monday or on the range's first day, as
+		// bucketLabel says.
+		loc, err := time.LoadLocation(b.tz)
+		if err != nil {
+			panic("BUG: time zone not checked: " + b.tz)
+		}
+		return fmt.Sprintf("toString(greatest(toMonday(toDate(ts, %s)), toDate(%s)))", tz, b.arg(localDay(b.r.Start, loc, 0).Format(time.DateOnly)))
 	case "month":
 		return fmt.Sprintf("toString(toStartOfMonth(toDate(ts, %s)))", tz)
 	default:
@@ -179,19 +226,22 @@ func (b *builder) filterExpr(f Filter) string {
 	case "not":
 		return "NOT (" + b.filterExpr(f.Children[0]) + ")"
 	}
-	var x string
+	var e string
 	if f.Dimension == plan.Goal {
-		b.need("name")
-		b.need("pathname")
-		x = goalOf
+		goals, _ := plan.MatchGoals(b.cfg.goals(), f)
+		e = b.goalsCond(goals)
 	} else {
-		x = b.dimExpr(f.Dimension)
+		e = b.leafExpr(f, b.dimExpr(f.Dimension))
 	}
-	e := b.leafExpr(f, x)
-	if strings.HasSuffix(f.Op, "_not") {
-		return "NOT (" + e + ")"
+	if !strings.HasSuffix(f.Op, "_not") {
+		return e
 	}
-	return e
+	if k, ok := strings.CutPrefix(f.Dimension, plan.Props); ok {
+		// A negated property filter picks the events that have the
+		// property with another value, as Plausible's does.
+		return fmt.Sprintf("has(props_keys, %s) AND NOT (%s)", b.arg(k), e)
+	}
+	return "NOT (" + e + ")"
 }
 
 // leafExpr compares x with a leaf filter's values.
@@ -255,7 +305,7 @@ func (b *builder) aggExpr(a string) string {
 		panic("BUG: aggregate not made from raw events: " + a)
 	}
 	if strings.Contains(x.Raw, "%[1]s") {
-		return fmt.Sprintf(x.Raw, b.arg(b.cfg.currency()))
+		return fmt.Sprintf(x.Raw, b.revenueCurrencySQL())
 	}
 	return x.Raw
 }
@@ -291,13 +341,25 @@ func (r Range) widened() (time.Time, time.Time) {
 // whole UTC days: all of it, or what the rollup tables do not answer.
 func (b *builder) rawWindow() [][2]time.Time {
 	if b.cov != nil {
-		if b.bareWindow {
+		switch {
+		case b.bareWindow:
 			return b.cov.bare
+		case b.sums:
+			return b.cov.sumRaw
 		}
 		return b.cov.raw
 	}
 	ws, we := b.r.widened()
 	return [][2]time.Time{{ws, we}}
+}
+
+// humanCond is the events condition that leaves machine events out, or
+// "1" when the statement reads them (plan.HumanEvents).
+func (b *builder) humanCond() string {
+	if b.machines {
+		return "1"
+	}
+	return plan.HumanEvents
 }
 
 // windowCond restricts ts to the raw window.
@@ -330,7 +392,7 @@ func (b *builder) rawInRange() bool {
 // window, carrying the visit dimensions the query uses.
 func (b *builder) visits() qsql.Visits {
 	return qsql.Visits{DB: b.db, Site: b.site, Dims: b.allVisitDims(), Cols: b.cols,
-		Window: b.windowCond(), From: b.r.Start, To: b.r.End}
+		Window: b.windowCond(), From: b.r.Start, To: b.r.End, Machines: b.machines}
 }
 
 // allVisitDims lists the visit dimensions used as dimensions or in filters.
@@ -346,8 +408,40 @@ func (b *builder) allVisitDims() []string {
 
 // daysWhere selects the rows of a rollup table for the given days and builds.
 func (b *builder) daysWhere(days []time.Time, builds []uint64) string {
+	if len(days) == 0 {
+		return "0"
+	}
 	return fmt.Sprintf("site = %s AND day >= toDate(%s) AND day <= toDate(%s) AND has(%s, build)",
 		b.arg(b.site), b.arg(days[0].Format(time.DateOnly)), b.arg(days[len(days)-1].Format(time.DateOnly)), b.arg(builds))
+}
+
+// sumsDaysWhere selects the rows of a parted rollup table (visit_stats,
+// event_stats, event_props) that a sums route reads: the whole-day rows of
+// the full days and the head or tail rows of the parts. A build id names
+// one day, so each build's part is one condition.
+func (b *builder) sumsDaysWhere() string {
+	c := b.cov
+	days := sortedDays(c.days, c.parts)
+	if len(days) == 0 {
+		return "0"
+	}
+	var conds []string
+	if len(c.builds) > 0 {
+		conds = append(conds, fmt.Sprintf("has(%s, build) AND part = 0", b.arg(c.builds)))
+	}
+	for _, p := range []uint8{1, 2} {
+		var ids []uint64
+		for i, n := range c.partNos {
+			if n == p {
+				ids = append(ids, c.partBuilds[i])
+			}
+		}
+		if len(ids) > 0 {
+			conds = append(conds, fmt.Sprintf("has(%s, build) AND part = %d", b.arg(ids), p))
+		}
+	}
+	return fmt.Sprintf("site = %s AND day >= toDate(%s) AND day <= toDate(%s) AND (%s)",
+		b.arg(b.site), b.arg(days[0].Format(time.DateOnly)), b.arg(days[len(days)-1].Format(time.DateOnly)), "("+strings.Join(conds, ") OR (")+")")
 }
 
 // selectAggs starts the outer SELECT: the dimensions, then each aggregate

@@ -67,9 +67,16 @@ func TestOracleThroughCollector(t *testing.T) {
 		pairs[k] = e.Person
 	}
 
-	srv := turftest.StartWith(t, turftest.Options{GeoIPDB: writeGeoDB(t, cfg.Persons)}, cfg.Sites...)
+	srv := turftest.StartWith(t, turftest.Options{GeoIPDB: writeGeoDB(t, cfg.Persons), GeoIPCityDB: []string{writeCityDB(t, cfg.Persons)}}, cfg.Sites...)
 	// In time order, so that each day's salt is only needed while that day's
-	// events are sent; a few senders at once.
+	// events are sent; a few senders at once. The engagement beacons go
+	// with them, as the tracker sends them.
+	slices.SortStableFunc(events, func(a, b synth.Event) int { return a.TS.Compare(b.TS) })
+	for _, g := range synth.Engagements(visits) {
+		events = append(events, synth.Event{Site: g.Site, Name: beacon.Engagement, TS: g.TS, URL: g.URL, IP: g.IP, UserAgent: g.UserAgent,
+			Interactive: 1, PropsKeys: []string{"sd", "e"}, PropsValues: []string{fmt.Sprint(g.ScrollDepth), fmt.Sprint(g.EngagementMS)}})
+	}
+	nEvents := len(events) - len(synth.Engagements(visits))
 	slices.SortStableFunc(events, func(a, b synth.Event) int { return a.TS.Compare(b.TS) })
 	jobs := make(chan synth.Event)
 	var wg sync.WaitGroup
@@ -98,8 +105,8 @@ func TestOracleThroughCollector(t *testing.T) {
 		t.Fatal(failed)
 	}
 	srv.Flush(t)
-	if got := len(srv.Events(t, "")); got != len(events) {
-		t.Fatalf("%d events stored, %d sent", got, len(events))
+	if got := len(srv.Events(t, "")); got != nEvents {
+		t.Fatalf("%d events stored, %d sent", got, nEvents)
 	}
 	query.RunOracle(t, srv.Conn, srv.DB, visits)
 }
@@ -108,6 +115,15 @@ func TestOracleThroughCollector(t *testing.T) {
 // for its time and address.
 func send(client *http.Client, base string, e synth.Event) error {
 	body := map[string]any{"name": e.Name, "url": e.URL, "domain": e.Site}
+	if e.Name == beacon.Engagement {
+		// Carried in the props by the loop above: the tracker's sd and e.
+		// A scroll depth of 255 is a beacon without one.
+		if e.PropsValues[0] != "255" {
+			body["sd"] = json.Number(e.PropsValues[0])
+		}
+		body["e"] = json.Number(e.PropsValues[1])
+		e.PropsKeys = nil
+	}
 	if e.Referrer != "" {
 		body["referrer"] = e.Referrer
 	}
@@ -169,6 +185,42 @@ func writeGeoDB(t *testing.T, persons int) string {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "country.mmdb")
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// writeCityDB maps each person's /24 to the generator's region and city for
+// it, in the GeoLite2-City layout.
+func writeCityDB(t *testing.T, persons int) string {
+	t.Helper()
+	w, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: "GeoLite2-City", IPVersion: 6, RecordSize: 24, IncludeReservedNetworks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := range persons {
+		region, city := synth.PersonPlace(p)
+		rec := mmdbtype.Map{"country": mmdbtype.Map{"iso_code": mmdbtype.String("NL")}}
+		if region != "" {
+			rec["subdivisions"] = mmdbtype.Slice{mmdbtype.Map{"names": mmdbtype.Map{"en": mmdbtype.String(region)}}}
+		}
+		if city != "" {
+			rec["city"] = mmdbtype.Map{"names": mmdbtype.Map{"en": mmdbtype.String(city)}}
+		}
+		_, n, err := net.ParseCIDR(synth.PersonIP(p) + "/24")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Insert(n, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	if _, err := w.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "city.mmdb")
 	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -4,14 +4,17 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"turf/query/rollup"
 )
 
 // markerCache remembers for a short while which days of a range the rollups
 // answer. Checking that counts the raw events of every day in the range,
 // which costs about as much as a dashboard query itself, and a dashboard
 // makes a dozen queries over the same two ranges at once: they share one
-// check. The price is that an event arriving late for a finished day shows
-// up in the figures at most TTL later. TTL must stay well below
+// check. The price is that an event arriving late for a finished day, or
+// the first event of a day that had none, shows up in the figures at most
+// TTL later. TTL must stay well below
 // supersededAge, so that a cached build's rows are never deleted while it is
 // being read.
 type markerCache struct {
@@ -27,7 +30,7 @@ type markerKey struct {
 
 type markerEntry struct {
 	done  chan struct{} // closed when built and err are set
-	built map[time.Time]uint64
+	built map[time.Time]rollup.Built
 	err   error
 	at    time.Time
 }
@@ -39,7 +42,7 @@ func newMarkerCache(ttl time.Duration) *markerCache {
 // get returns the valid builds of site's days in [from, to), from the cache
 // or from load; concurrent callers with the same key wait for one load.
 // Wall-clock time, not the engine's clock: tests fix that one.
-func (c *markerCache) get(ctx context.Context, site string, from, to time.Time, load func() (map[time.Time]uint64, error)) (map[time.Time]uint64, error) {
+func (c *markerCache) get(ctx context.Context, site string, from, to time.Time, load func() (map[time.Time]rollup.Built, error)) (map[time.Time]rollup.Built, error) {
 	if c == nil || c.ttl <= 0 {
 		return load()
 	}

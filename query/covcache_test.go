@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"turf/query/rollup"
 )
 
 func TestMarkerCache(t *testing.T) {
@@ -15,16 +17,16 @@ func TestMarkerCache(t *testing.T) {
 	from, to := day, day.AddDate(0, 0, 28)
 	var loads atomic.Int64
 	release := make(chan struct{})
-	load := func() (map[time.Time]uint64, error) {
+	load := func() (map[time.Time]rollup.Built, error) {
 		loads.Add(1)
 		<-release
-		return map[time.Time]uint64{day: 7}, nil
+		return map[time.Time]rollup.Built{day: {Build: 7}}, nil
 	}
 
 	// Concurrent queries over one range share one check.
 	c := newMarkerCache(time.Hour)
 	var wg sync.WaitGroup
-	results := make([]map[time.Time]uint64, 8)
+	results := make([]map[time.Time]rollup.Built, 8)
 	for i := range results {
 		wg.Add(1)
 		go func() {
@@ -43,7 +45,7 @@ func TestMarkerCache(t *testing.T) {
 		t.Errorf("%d checks for 8 concurrent queries, want 1", n)
 	}
 	for i, m := range results {
-		if m[day] != 7 {
+		if m[day].Build != 7 {
 			t.Errorf("query %d got %v", i, m)
 		}
 	}
@@ -77,7 +79,7 @@ func TestMarkerCache(t *testing.T) {
 	// A failed check is not remembered.
 	boom := errors.New("connection refused")
 	fails := 0
-	failing := func() (map[time.Time]uint64, error) { fails++; return nil, boom }
+	failing := func() (map[time.Time]rollup.Built, error) { fails++; return nil, boom }
 	for range 2 {
 		if _, err := c.get(ctx, "failing.example", from, to, failing); !errors.Is(err, boom) {
 			t.Fatalf("error %v, want %v", err, boom)

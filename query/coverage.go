@@ -18,11 +18,22 @@ type coverage struct {
 	edgeBuilds []uint64       // the build to read for each of them
 	raw        [][2]time.Time // the widened range without days, in whole UTC days
 	bare       [][2]time.Time // the same without edges either
+	// parts are the edges the range cuts where their build cut them (a
+	// range of whole days in the site's time zone): the sums routes read
+	// the build's head or tail rows for them (partNos: 1 head, 2 tail).
+	parts      []time.Time
+	partBuilds []uint64
+	partNos    []uint8
+	// For the sums routes: the edges that are not parts, and the raw
+	// window without the parts either.
+	sumEdges      []time.Time
+	sumEdgeBuilds []uint64
+	sumRaw        [][2]time.Time
 }
 
 // cover is what the planner needs to know of it.
 func (c *coverage) cover() plan.Cover {
-	return plan.Cover{Known: true, Full: len(c.builds) > 0, Edges: len(c.edgeBuilds) > 0}
+	return plan.Cover{Known: true, Full: len(c.builds)+len(c.partBuilds) > 0, Edges: len(c.edgeBuilds) > 0}
 }
 
 // covCache holds the coverage of each range one Run asks about.
@@ -47,33 +58,72 @@ func (cc covCache) get(ctx context.Context, e *Engine, site string, r Range) (*c
 func (e *Engine) coverageFor(ctx context.Context, site string, r Range) (*coverage, error) {
 	ws, we := r.widened()
 	c := &coverage{}
+	var empty []time.Time
 	if ws.Before(we) {
-		built, err := e.markers.get(ctx, site, ws, we, func() (map[time.Time]uint64, error) {
+		built, err := e.markers.get(ctx, site, ws, we, func() (map[time.Time]rollup.Built, error) {
 			return rollup.Valid(ctx, e.conn, e.db, site, ws, we)
 		})
 		if err != nil {
 			return nil, err
 		}
 		for d := ws; d.Before(we); d = d.Add(24 * time.Hour) {
-			id, ok := built[d]
+			b, ok := built[d]
 			switch {
 			case !ok:
+				// No events when the markers were checked: nothing to read
+				// raw either (an event since shows once the check is
+				// redone, as a late event does).
+				empty = append(empty, d)
+			case b.Build == 0:
 			case !d.Before(r.Start) && !d.Add(24*time.Hour).After(r.End):
 				c.days = append(c.days, d)
-				c.builds = append(c.builds, id)
+				c.builds = append(c.builds, b.Build)
 			default:
 				c.edges = append(c.edges, d)
-				c.edgeBuilds = append(c.edgeBuilds, id)
+				c.edgeBuilds = append(c.edgeBuilds, b.Build)
+				if part := cutPart(d, b.Cut, r); part > 0 {
+					c.parts = append(c.parts, d)
+					c.partBuilds = append(c.partBuilds, b.Build)
+					c.partNos = append(c.partNos, part)
+				} else {
+					c.sumEdges = append(c.sumEdges, d)
+					c.sumEdgeBuilds = append(c.sumEdgeBuilds, b.Build)
+				}
 			}
 		}
 	}
-	// The raw windows: the widened range without the full days, and
-	// without the edges too.
-	c.raw = subtractDays(ws, we, c.days)
-	both := append(slices.Clone(c.days), c.edges...)
-	slices.SortFunc(both, time.Time.Compare)
-	c.bare = subtractDays(ws, we, both)
+	// The raw windows: the widened range without the full days (and for
+	// the sums routes without the parts), and without the edges too;
+	// never the empty days.
+	c.raw = subtractDays(ws, we, sortedDays(c.days, empty))
+	c.sumRaw = subtractDays(ws, we, sortedDays(c.days, c.parts, empty))
+	c.bare = subtractDays(ws, we, sortedDays(c.days, c.edges, empty))
 	return c, nil
+}
+
+// cutPart is the part of an edge day, cut at day+cut, that is exactly the
+// range's share of it: the head (1) when the range ends at the cut and
+// takes the day from its start, the tail (2) when it starts at the cut and
+// takes the day to its end; 0 when neither.
+func cutPart(day time.Time, cut time.Duration, r Range) uint8 {
+	if cut <= 0 {
+		return 0
+	}
+	at := day.Add(cut)
+	switch {
+	case r.End.Equal(at) && !r.Start.After(day):
+		return 1
+	case r.Start.Equal(at) && !r.End.Before(day.Add(24*time.Hour)):
+		return 2
+	}
+	return 0
+}
+
+// sortedDays is the given lists of UTC days as one ascending list.
+func sortedDays(lists ...[]time.Time) []time.Time {
+	out := slices.Concat(lists...)
+	slices.SortFunc(out, time.Time.Compare)
+	return out
 }
 
 // subtractDays returns [from, to) without the given ascending UTC days, as

@@ -18,6 +18,20 @@ import (
 // are inexact, or hour_stats that cannot cut the buckets, is planned again
 // with that route ruled out.
 func (x *run) fetch(ctx context.Context, r Range, s plan.Shape) ([]group, error) {
+	if slices.Contains(s.Dims, plan.Goal) && len(x.cfg.goals()) == 0 {
+		return nil, nil // no goals, no goal rows (ClickHouse would group the constant '' into one)
+	}
+	if x.scrollGoals(s) {
+		return x.fetchScrollGoals(ctx, r, s)
+	}
+	if hasEngagement(s) {
+		return x.fetchEngaged(ctx, r, s)
+	}
+	return x.fetchPlanned(ctx, r, s)
+}
+
+// fetchPlanned answers a shape of the events table by the planned route.
+func (x *run) fetchPlanned(ctx context.Context, r Range, s plan.Shape) ([]group, error) {
 	var cov *coverage
 	c := plan.Cover{}
 	if plan.Rollups(s) {
@@ -37,7 +51,7 @@ func (x *run) fetch(ctx context.Context, r Range, s plan.Shape) ([]group, error)
 			c.NoHours = true
 			continue
 		}
-		b := &builder{db: x.e.db, site: x.q.Site, cfg: x.cfg, tz: x.tz, r: r, dims: s.Dims, filters: s.Filters, aggs: s.Aggs, cov: cov, noSums: c.NoSums}
+		b := &builder{db: x.e.db, site: x.q.Site, cfg: x.cfg, tz: x.tz, r: r, dims: s.Dims, filters: s.Filters, aggs: s.Aggs, machines: s.Machines, cov: cov, noSums: c.NoSums, rev: x.rev}
 		st := b.buildRoute(route)
 		if err := x.fitsQuerySize(st); err != nil {
 			return nil, err
@@ -57,6 +71,9 @@ func (x *run) fetch(ctx context.Context, r Range, s plan.Shape) ([]group, error)
 // statement checks its sums and they are not exact.
 func (e *Engine) exec(ctx context.Context, site string, p statement) ([]group, bool, error) {
 	e.count(site, p.route)
+	if p.parts {
+		e.parted.Add(1)
+	}
 	rows, err := e.conn.Query(ctx, p.SQL, p.Args...)
 	if err != nil {
 		return nil, false, fmt.Errorf("cannot run query: %w", err)

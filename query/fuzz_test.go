@@ -13,14 +13,15 @@ import (
 )
 
 var fuzzSeeds = []string{
-	`{"site_id":"example.com","metrics":["visitors","visits","pageviews","views_per_visit","bounce_rate","visit_duration","events","percentage","total_revenue","average_revenue"],"date_range":"7d","dimensions":["visit:source","event:page","time:hour"]}`,
+	`{"site_id":"example.com","metrics":["visitors","visits","pageviews","bounce_rate","visit_duration","events","percentage","total_revenue","average_revenue"],"date_range":"7d","dimensions":["visit:source","event:page","time:hour"]}`,
+	`{"site_id":"x","metrics":["views_per_visit","group_conversion_rate","total_revenue"],"date_range":"7d","filters":[["is","event:goal",["Signup"]],["is","event:hostname",["h'"]]]}`,
 	`{"site_id":"a'b","metrics":["visitors","conversion_rate"],"date_range":["2024-01-01","2024-01-31"],"dimensions":["event:goal","event:props:x'); DROP TABLE events; --","visit:referrer","visit:exit_page","time"],"filters":[["is","event:goal",["Signup"]],["contains","visit:country",["n'l"],{"case_sensitive":false}],["or",[["matches","event:page",["^/a\\'"]],["not",["is_not","event:hostname",["x"]]]]]]}`,
 	`{"site_id":"x","metrics":["events"],"date_range":"all","dimensions":["time:month"]}`,
 	`{"site_id":"x","metrics":["visitors","visits","bounce_rate","visit_duration","pageviews","events"],"date_range":"30d","filters":[["is","visit:source",["a"]]]}`,
 	`{"site_id":"x","metrics":["visitors","pageviews","events"],"date_range":"30d","dimensions":["event:page"],"filters":[["is","event:name",["pageview"]]]}`,
 	`{"site_id":"x","metrics":["visitors"],"date_range":"7d","filters":[["is","event:goal",["Signup"],{"case_sensitive":false}],["is_not","visit:source",["X"],{"case_sensitive":false}]]}`,
 	`{"site_id":"x","metrics":["events"],"date_range":"all","dimensions":["time:day"]}`,
-	`{"site_id":"x","metrics":["visitors","visits","pageviews","views_per_visit","bounce_rate","visit_duration","events","percentage"],"date_range":"30d","dimensions":["visit:source","visit:referrer","visit:exit_page"],"filters":[["is","visit:country",["n'l"]],["not",["matches","visit:entry_page",["^/a\\'"]]]]}`,
+	`{"site_id":"x","metrics":["visitors","visits","pageviews","bounce_rate","visit_duration","events","percentage"],"date_range":"30d","dimensions":["visit:source","visit:referrer","visit:exit_page"],"filters":[["contains","visit:country",["n'l"]],["is","event:hostname",["h"]],["not",["matches","visit:entry_page",["^/a\\'"]]]]}`,
 	`{"site_id":"x","metrics":["visitors","pageviews","events","conversion_rate"],"date_range":"30d","dimensions":["event:goal","event:page","event:hostname","event:name"],"filters":[["is","event:goal",["Signup'"]],["contains","event:page",["/b'"],{"case_sensitive":false}]]}`,
 	`{"site_id":"x","metrics":["events"],"date_range":"all","dimensions":["time:week","event:name","event:hostname","visit:entry_page","visit:channel","visit:utm_source","visit:utm_medium","visit:utm_campaign","visit:utm_content","visit:utm_term","visit:device","visit:browser","visit:browser_version","visit:os","visit:os_version"],"filters":[["contains_not","event:props:k",["v"]],["matches_not","visit:utm_term",["\\\\"]]]}`,
 }
@@ -47,7 +48,7 @@ func vocabulary(t testing.TB) map[string]bool {
 var (
 	wordRe     = regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_]*`)
 	paramRe    = regexp.MustCompile(`^p[0-9]+$`)
-	staticLits = []string{"'pageview'", "'Direct / None'", "'(none)'", "'Visit '", "'UTC'", "''"}
+	staticLits = []string{"'pageview'", "'Direct / None'", "'(none)'", "'Visit '", "'UTC'", "''", "'/+$'", "'" + plan.MachineProp + "'"}
 )
 
 func stripLiterals(sql string) string {

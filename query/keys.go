@@ -1,6 +1,7 @@
 package query
 
 import (
+	"turf/internal/clientip"
 	"turf/schema"
 
 	"context"
@@ -10,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -165,14 +167,54 @@ var (
 // clients (Config.KeyLookupRate). While they are, a key verified before is
 // still served from its expired entry: a flood of unknown keys delays a
 // revocation made elsewhere, but does not lock out the real keys.
+//
+// A key not in the cache yet (new, or unused for a while) has no such entry,
+// so a flood from one network would keep it out until the flood stopped.
+// Each client network (/24, /48) may therefore spend only a quarter of the
+// lookups (networks): one flooding network is refused on its own while
+// every other network still gets its keys looked up. A flood from many
+// networks at once is bounded by the shared limiter alone.
 type keyCache struct {
-	conn    driver.Conn
-	db      string
-	ttl     time.Duration
-	now     func() time.Time
-	lookups *rate.Limiter
-	mu      sync.Mutex
-	keys    map[string]cachedKey // by hash of the whole key
+	conn     driver.Conn
+	db       string
+	ttl      time.Duration
+	now      func() time.Time
+	lookups  *rate.Limiter
+	networks *networkLimiter
+	ips      *clientip.Resolver
+	mu       sync.Mutex
+	keys     map[string]cachedKey // by hash of the whole key
+}
+
+// networkLimiter is a rate limiter per client network, bounded in size.
+type networkLimiter struct {
+	limit rate.Limit
+	burst int
+	mu    sync.Mutex
+	m     map[netip.Prefix]*rate.Limiter
+}
+
+func newNetworkLimiter(perSecond float64, burst int) *networkLimiter {
+	return &networkLimiter{limit: rate.Limit(perSecond), burst: max(burst, 1), m: map[netip.Prefix]*rate.Limiter{}}
+}
+
+// allow spends one token of a's network (/24 for IPv4, /48 for IPv6).
+func (n *networkLimiter) allow(a netip.Addr, now time.Time) bool {
+	if !a.IsValid() {
+		return true // no address (in-process callers): the shared limiter alone
+	}
+	p := clientip.Truncate(a, 24, 48)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	l, ok := n.m[p]
+	if !ok {
+		if len(n.m) > 10000 {
+			clear(n.m) // bounded: an IPv6 flood must not grow it forever
+		}
+		l = rate.NewLimiter(n.limit, n.burst)
+		n.m[p] = l
+	}
+	return l.AllowN(now, 1)
 }
 
 type cachedKey struct {
@@ -190,15 +232,31 @@ func bearer(ctx *fasthttp.RequestCtx) string {
 
 // Authorize is the API's Authorizer: the request's Bearer key.
 func (c *keyCache) Authorize(ctx context.Context, req *fasthttp.RequestCtx) (*Principal, error) {
-	k, err := c.check(ctx, bearer(req))
+	k, err := c.check(ctx, bearer(req), c.client(req))
 	if err != nil {
 		return nil, err
 	}
 	return &Principal{ID: "key:" + k.ID, Sites: k.Sites, Denied: errWrongSite, Lane: LaneKey}, nil
 }
 
-// check returns the stored key, if key is a valid one.
-func (c *keyCache) check(ctx context.Context, key string) (*Key, error) {
+// client is the request's client address, through the trusted proxies.
+func (c *keyCache) client(req *fasthttp.RequestCtx) netip.Addr {
+	peer, ok := netip.AddrFromSlice(req.RemoteIP())
+	if !ok || peer.IsUnspecified() {
+		return netip.Addr{} // no connection: an in-process caller
+	}
+	return c.ips.Client(peer, string(req.Request.Header.Peek("X-Forwarded-For")), string(req.Request.Header.Peek("X-Real-Ip")))
+}
+
+// lookupAllowed spends a lookup of the client's network and then of all:
+// a network past its share is refused without spending the shared budget.
+func (c *keyCache) lookupAllowed(client netip.Addr, now time.Time) bool {
+	return c.networks.allow(client, now) && c.lookups.AllowN(now, 1)
+}
+
+// check returns the stored key, if key is a valid one; client is the
+// caller's address (zero for none), whose network the lookup is charged to.
+func (c *keyCache) check(ctx context.Context, key string, client netip.Addr) (*Key, error) {
 	if key == "" {
 		return nil, errNoKey
 	}
@@ -211,7 +269,7 @@ func (c *keyCache) check(ctx context.Context, key string) (*Key, error) {
 	c.mu.Lock()
 	ck, ok := c.keys[h]
 	c.mu.Unlock()
-	if (!ok || now.Sub(ck.fetched) > c.ttl) && !c.lookups.AllowN(now, 1) {
+	if (!ok || now.Sub(ck.fetched) > c.ttl) && !c.lookupAllowed(client, now) {
 		if !ok || ck.key == nil {
 			return nil, errLookupLimited
 		}

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
 )
 
@@ -66,7 +68,8 @@ type Limits struct {
 	MaxRowsToRead int
 	// MaxMemoryUsage is ClickHouse's max_memory_usage, in bytes, for every
 	// statement; past it the query answers 503 with Retry-After. Default:
-	// 0, the server's own setting.
+	// 2 GiB, so that one request cannot take the server's memory (the
+	// server's own default is 10 GB per query, more than many hosts have).
 	MaxMemoryUsage int
 	// KeySlots, StaffSlots and ShareSlots are how many calls of Bearer
 	// keys, staff sessions and share links run in ClickHouse at once; the
@@ -90,6 +93,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxRowsToRead <= 0 {
 		l.MaxRowsToRead = 2_000_000_000
+	}
+	if l.MaxMemoryUsage <= 0 {
+		l.MaxMemoryUsage = 2 << 30
 	}
 	for _, n := range []*int{&l.KeySlots, &l.StaffSlots, &l.ShareSlots} {
 		if *n <= 0 {
@@ -115,9 +121,7 @@ func (l Limits) settings() clickhouse.Settings {
 	s := clickhouse.Settings{
 		"max_execution_time": max(1, int(l.MaxExecutionTime/time.Second)),
 		"max_rows_to_read":   l.MaxRowsToRead,
-	}
-	if l.MaxMemoryUsage > 0 {
-		s["max_memory_usage"] = l.MaxMemoryUsage
+		"max_memory_usage":   l.MaxMemoryUsage,
 	}
 	return s
 }
@@ -167,6 +171,11 @@ type lane struct {
 	per   int
 	mu    sync.Mutex
 	mine  map[string]*principalSlots
+
+	// For the metrics: calls waiting now, calls that got a slot, calls
+	// refused for want of one, and the time calls spent waiting.
+	waiting, admitted, refused atomic.Int64
+	waitedNanos                atomic.Int64
 }
 
 type principalSlots struct {
@@ -179,6 +188,12 @@ func newLane(n int) *lane {
 }
 
 func (l *lane) acquire(c context.Context, id string) (func(), error) {
+	start := time.Now()
+	l.waiting.Add(1)
+	defer func() {
+		l.waiting.Add(-1)
+		l.waitedNanos.Add(int64(time.Since(start)))
+	}()
 	l.mu.Lock()
 	ps := l.mine[id]
 	if ps == nil {
@@ -198,6 +213,7 @@ func (l *lane) acquire(c context.Context, id string) (func(), error) {
 	case ps.tokens <- struct{}{}:
 	case <-c.Done():
 		done()
+		l.refused.Add(1)
 		return nil, errNoSlot
 	}
 	select {
@@ -205,9 +221,30 @@ func (l *lane) acquire(c context.Context, id string) (func(), error) {
 	case <-c.Done():
 		<-ps.tokens
 		done()
+		l.refused.Add(1)
 		return nil, errNoSlot
 	}
+	l.admitted.Add(1)
 	return func() { <-l.slots; <-ps.tokens; done() }, nil
+}
+
+// RegisterMetrics exports each lane's slots (lane="key", "staff",
+// "share"): turf_query_lane_slots (its size), turf_query_lane_in_use and
+// turf_query_lane_waiting (calls holding and waiting for a slot now),
+// turf_query_lane_admitted_total and turf_query_lane_refused_total (calls
+// that got a slot, and that waited their whole timeout for one: a 503),
+// and turf_query_lane_wait_seconds_total (time spent waiting). A lane
+// whose refusals grow needs more slots, or has a principal flooding it.
+func (g *Gate) RegisterMetrics(set *metrics.Set) {
+	for _, l := range []Lane{LaneKey, LaneStaff, LaneShare} {
+		ln, label := g.lane(l), `{lane="`+l.String()+`"}`
+		set.NewGauge("turf_query_lane_slots"+label, func() float64 { return float64(cap(ln.slots)) })
+		set.NewGauge("turf_query_lane_in_use"+label, func() float64 { return float64(len(ln.slots)) })
+		set.NewGauge("turf_query_lane_waiting"+label, func() float64 { return float64(ln.waiting.Load()) })
+		set.NewGauge("turf_query_lane_admitted_total"+label, func() float64 { return float64(ln.admitted.Load()) })
+		set.NewGauge("turf_query_lane_refused_total"+label, func() float64 { return float64(ln.refused.Load()) })
+		set.NewGauge("turf_query_lane_wait_seconds_total"+label, func() float64 { return float64(ln.waitedNanos.Load()) / 1e9 })
+	}
 }
 
 // errNoSlot is a call that waited its whole QueryTimeout for a slot.

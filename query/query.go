@@ -21,6 +21,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"turf/query/plan"
+	qsql "turf/query/sql"
 	"turf/schema"
 )
 
@@ -29,28 +30,32 @@ type SiteConfig struct {
 	// Timezone names the IANA zone time buckets and date ranges are in;
 	// empty means UTC.
 	Timezone string
-	// Goals are the site's goals: custom event names, and "Visit /path"
-	// for page views of a path. Without any, the event:goal dimension lists
-	// every event name other than pageview.
+	// Goals are the site's goals in the --goal flag's syntax
+	// (plan.ParseGoal): custom event names, "Visit /path" for page views of
+	// a path pattern (* and ** wildcards), each optionally with
+	// ";currency=EUR". Without any, the event:goal dimension is empty and a
+	// goal filter is refused.
 	Goals []string
-	// Currency of revenue figures (ISO 4217); empty means EUR. Revenue in
-	// other currencies is not summed.
-	Currency string
 }
 
-func (s SiteConfig) currency() string {
-	if s.Currency == "" {
-		return "EUR"
+// goals are the parsed Goals (NewEngine checked them).
+func (s SiteConfig) goals() []plan.GoalDef {
+	var out []plan.GoalDef
+	for _, g := range s.Goals {
+		if x, err := plan.ParseGoal(g); err == nil {
+			out = append(out, x)
+		}
 	}
-	return s.Currency
+	return out
 }
 
 // Engine runs validated queries against ClickHouse.
 type Engine struct {
-	conn  driver.Conn
-	db    string // the database's name, unquoted
-	sites map[string]SiteConfig
-	locs  map[string]*time.Location
+	conn driver.Conn
+	db   string // the database's name, unquoted
+	// sites is replaced whole by SetSites when settings change (the
+	// dashboard's, polled from ClickHouse), so a query sees one version.
+	sites atomic.Pointer[siteTable]
 	now   func() time.Time
 	// markers, when set, shares the rollup check between queries.
 	markers *markerCache
@@ -63,13 +68,16 @@ type Engine struct {
 	routed   atomic.Int64
 	routedBy [plan.NumRoutes]atomic.Int64
 	resummed atomic.Int64
+	// parted counts the statements that read a day's head or tail rows.
+	parted atomic.Int64
 }
 
 // Routes reports how many statements each route answered since the start,
-// by plan.Route name, and as "resummed" how many checked statements were
-// planned again without sums.
+// by plan.Route name, as "resummed" how many checked statements were
+// planned again without sums, and as "parts" how many read a day's head or
+// tail rows.
 func (e *Engine) Routes() map[string]int64 {
-	out := map[string]int64{"resummed": e.resummed.Load()}
+	out := map[string]int64{"resummed": e.resummed.Load(), "parts": e.parted.Load()}
 	for r := range plan.NumRoutes {
 		out[r.String()] = e.routedBy[r].Load()
 	}
@@ -93,23 +101,54 @@ func NewEngine(conn driver.Conn, db string, sites map[string]SiteConfig, now fun
 	if now == nil {
 		now = time.Now
 	}
-	e := &Engine{conn: conn, db: db, sites: sites, locs: map[string]*time.Location{}, now: now}
+	e := &Engine{conn: conn, db: db, now: now}
+	if err := e.SetSites(sites); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// siteTable is the per-site configuration with the time zones loaded.
+type siteTable struct {
+	sites map[string]SiteConfig
+	locs  map[string]*time.Location
+}
+
+// SetSites replaces the per-site configuration; queries already running
+// finish with the old one.
+func (e *Engine) SetSites(sites map[string]SiteConfig) error {
+	t := &siteTable{sites: sites, locs: map[string]*time.Location{}}
 	for site, c := range sites {
+		for _, g := range c.Goals {
+			if _, err := plan.ParseGoal(g); err != nil {
+				return fmt.Errorf("site %s: %w", site, err)
+			}
+		}
 		if c.Timezone == "" {
 			continue
 		}
 		loc, err := time.LoadLocation(c.Timezone)
 		if err != nil {
-			return nil, fmt.Errorf("invalid time zone %q for site %s: %w", c.Timezone, site, err)
+			return fmt.Errorf("invalid time zone %q for site %s: %w", c.Timezone, site, err)
 		}
-		e.locs[site] = loc
+		t.locs[site] = loc
 	}
-	return e, nil
+	e.sites.Store(t)
+	return nil
+}
+
+// Zone is the time zone of a site's date ranges (UTC unless configured):
+// the rollup job cuts its builds where the site's day starts
+// (rollup.Job.Zone).
+func (e *Engine) Zone(site string) *time.Location {
+	_, loc, _ := e.site(site)
+	return loc
 }
 
 func (e *Engine) site(s string) (SiteConfig, *time.Location, string) {
-	c := e.sites[s]
-	if loc, ok := e.locs[s]; ok {
+	t := e.sites.Load()
+	c := t.sites[s]
+	if loc, ok := t.locs[s]; ok {
 		return c, loc, loc.String()
 	}
 	return c, time.UTC, "UTC"
@@ -176,12 +215,16 @@ func (e *Engine) firstEvent(ctx context.Context, site string) (time.Time, error)
 	return time.Unix(n, 0), nil
 }
 
-// Realtime counts the visitors of the last five minutes.
+// Realtime counts the visitors of the last five minutes (to now
+// inclusive). The key hint keeps 18.16 to those days instead of the whole
+// month's partition, which the dashboard asked it to read on every load.
 func (e *Engine) Realtime(ctx context.Context, site string) (int64, error) {
 	var n uint64
 	now := e.now()
-	q := fmt.Sprintf("SELECT uniqExact(visitor_id) FROM %s WHERE site = @site AND ts >= toDateTime(@from) AND ts <= toDateTime(@to)", schema.Table(e.db, schema.Events))
-	err := e.conn.QueryRow(ctx, q, named("site", site), named("from", now.Add(-5*time.Minute).Unix()), named("to", now.Unix())).Scan(&n)
+	var a qsql.Args
+	q := fmt.Sprintf("SELECT uniqExact(visitor_id) FROM %s WHERE site = %s AND %s AND %s", schema.Table(e.db, schema.Events), a.Bind(site),
+		a.TSRange(now.Add(-5*time.Minute), now.Add(time.Second)), plan.HumanEvents)
+	err := e.conn.QueryRow(ctx, q, a.List...).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("cannot count realtime visitors: %w", err)
 	}
@@ -196,4 +239,5 @@ func (e *Engine) RegisterMetrics(set *metrics.Set) {
 		set.NewGauge(`turf_query_statements_total{route="`+r.String()+`"}`, func() float64 { return float64(e.routedBy[r].Load()) })
 	}
 	set.NewGauge("turf_query_resummed_total", func() float64 { return float64(e.resummed.Load()) })
+	set.NewGauge("turf_query_day_parts_total", func() float64 { return float64(e.parted.Load()) })
 }

@@ -23,6 +23,9 @@ type Request struct {
 	OrderBy    json.RawMessage `json:"order_by"`
 	Include    json.RawMessage `json:"include"`
 	Pagination json.RawMessage `json:"pagination"`
+	// Timezone is accepted because the answer echoes it (a client may post
+	// the echoed query back); it must name the site's own zone.
+	Timezone json.RawMessage `json:"timezone"`
 }
 
 // Query is a validated request: every metric, dimension and operator is
@@ -38,8 +41,10 @@ type Query struct {
 	TimeLabels bool
 	TotalRows  bool
 	Comparison string // "", "previous_period" or "year_over_year"
-	Limit      int
-	Offset     int
+	// Timezone, when given, must be the site's zone (checked by Run).
+	Timezone string
+	Limit    int
+	Offset   int
 }
 
 // Filter is one node of the filter tree (plan.Filter).
@@ -99,6 +104,11 @@ func (r *Request) Validate() (*Query, error) {
 	if err := json.Unmarshal(r.SiteID, &q.Site); err != nil || q.Site == "" {
 		return nil, badf("#/site_id: must be a non-empty string")
 	}
+	if len(r.Timezone) > 0 {
+		if err := json.Unmarshal(r.Timezone, &q.Timezone); err != nil {
+			return nil, badf("#/timezone: must be a string")
+		}
+	}
 	if err := r.parseMetrics(q); err != nil {
 		return nil, err
 	}
@@ -120,10 +130,13 @@ func (r *Request) Validate() (*Query, error) {
 	if err := r.parsePagination(q); err != nil {
 		return nil, err
 	}
+	if msg := plan.SessionMetricsError(q.Metrics, q.Dimensions); msg != "" {
+		return nil, badf("%s", msg)
+	}
 	for _, m := range q.Metrics {
 		if inv := plan.MustMetric(m).Invalid; inv != nil {
 			if msg := inv(q.Dimensions, q.Filters); msg != "" {
-				return nil, badf("#/metrics: %s", msg)
+				return nil, badf("%s", msg)
 			}
 		}
 	}
@@ -139,10 +152,10 @@ func (r *Request) parseMetrics(q *Query) error {
 	}
 	for i, m := range q.Metrics {
 		if _, ok := plan.MetricByName(m); !ok {
-			return badf("#/metrics/%d: unknown metric %q", i, m)
+			return badf("#/metrics/%d: Invalid metric %q", i, m)
 		}
 		if slices.Contains(q.Metrics[:i], m) {
-			return badf("#/metrics/%d: metric %q is listed twice", i, m)
+			return badf("#/metrics: Expected items to be unique but they were not.")
 		}
 	}
 	return nil
@@ -157,7 +170,7 @@ func (r *Request) parseDimensions(q *Query) error {
 	nTime := 0
 	for i, d := range q.Dimensions {
 		if !validDimension(d) {
-			return badf("#/dimensions/%d: invalid dimension %q", i, d)
+			return badf("#/dimensions/%d: Invalid dimension %q", i, d)
 		}
 		if slices.Contains(q.Dimensions[:i], d) {
 			return badf("#/dimensions/%d: dimension %q is listed twice", i, d)
@@ -200,7 +213,7 @@ func parseDateRange(raw json.RawMessage, out *DateRangeSpec) error {
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
 		if !slices.Contains(datePresets, s) {
-			return badf("#/date_range: invalid date range %q (use one of %s, or [start, end])", s, strings.Join(datePresets, ", "))
+			return badf("#/date_range: Invalid date range %q", s)
 		}
 		out.Preset = s
 		return nil
@@ -270,7 +283,7 @@ func parseLeaf(op string, parts []json.RawMessage, path string) (Filter, error) 
 		return Filter{}, badf("%s/1: dimension must be a string", path)
 	}
 	if x, ok := plan.Dim(f.Dimension); !ok || !x.Filter {
-		return Filter{}, badf("%s/1: invalid filter dimension %q", path, f.Dimension)
+		return Filter{}, badf("%s/1: Invalid filter dimension %q", path, f.Dimension)
 	}
 	if err := json.Unmarshal(parts[2], &f.Values); err != nil || len(f.Values) == 0 {
 		return Filter{}, badf("%s/2: filter values must be a non-empty array of strings", path)
@@ -289,6 +302,13 @@ func parseLeaf(op string, parts []json.RawMessage, path string) (Filter, error) 
 			}
 			if err := json.Unmarshal(v, &f.CaseSensitive); err != nil {
 				return Filter{}, badf("%s/3/case_sensitive: must be a boolean", path)
+			}
+		}
+	}
+	if f.Dimension == "visit:country" && (op == "is" || op == "is_not") {
+		for _, v := range f.Values {
+			if !isCountryCode(v, f.CaseSensitive) {
+				return Filter{}, badf("Invalid visit:country filter, visit:country needs to be a valid 2-letter country code.")
 			}
 		}
 	}
@@ -392,4 +412,13 @@ func (r *Request) parsePagination(q *Query) error {
 		}
 	}
 	return nil
+}
+
+// isCountryCode: two letters, as ISO 3166 alpha-2 codes are, upper-case
+// (as the collector stores them) unless the filter ignores case.
+func isCountryCode(v string, caseSensitive bool) bool {
+	if !caseSensitive {
+		v = strings.ToUpper(v)
+	}
+	return len(v) == 2 && v[0] >= 'A' && v[0] <= 'Z' && v[1] >= 'A' && v[1] <= 'Z'
 }

@@ -15,7 +15,7 @@ func (b *builder) buildFromEventStats() string {
 	dimList, outDims, where := b.dimsAndWhere()
 	var sb strings.Builder
 	b.selectAggs(&sb, outDims, func(a string) string { return plan.Aggregates[a].EventStates })
-	conds := append([]string{b.daysWhere(b.cov.days, b.cov.builds), "level = 0"}, where...)
+	conds := append([]string{b.daysWhere(b.cov.days, b.cov.builds), "part = 0", "level = 0"}, where...)
 	fmt.Fprintf(&sb, "\nFROM (\nSELECT %svisitors AS st, toUInt64(pageviews) AS p_pageviews, toUInt64(events) AS p_events\nFROM %s\nWHERE %s",
 		dimList, b.table(schema.EventStats), strings.Join(conds, "\n  AND "))
 	var states []string

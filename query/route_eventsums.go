@@ -16,7 +16,7 @@ func (b *builder) buildEventSums() string {
 	var sb strings.Builder
 	b.sumsHead(&sb, outDims)
 	b.dayCounts(&sb, outDims, func(a plan.Aggregate) string { return a.EventStats })
-	conds := append([]string{b.daysWhere(b.cov.days, b.cov.builds), b.statsLevel()}, where...)
+	conds := append([]string{b.sumsDaysWhere(), b.statsLevel()}, where...)
 	fmt.Fprintf(&sb, "(SELECT %sday, uniq, pageviews, events FROM %s WHERE %s)",
 		dimList, b.table(schema.EventStats), strings.Join(conds, "\n  AND "))
 	groupBy(&sb, append([]string{"day"}, outDims...))
@@ -33,7 +33,7 @@ func (b *builder) buildEventSums() string {
 // level 1, the others from 2.
 func (b *builder) statsLevel() string {
 	needName, needPage, needHost := false, false, false
-	pageGoals := slices.ContainsFunc(b.cfg.Goals, func(g string) bool { return strings.HasPrefix(g, "Visit ") })
+	pageGoals := slices.ContainsFunc(b.cfg.goals(), func(g plan.GoalDef) bool { return g.Page != "" })
 	// A goal filter always compares "Visit /path" for page views; a goal
 	// dimension only when the site has page-view goals.
 	goalPage := plan.Mentions(b.filters, plan.Goal)

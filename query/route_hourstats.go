@@ -38,7 +38,7 @@ func hourParts(r Range, gran string, loc *time.Location) ([]hourPart, bool) {
 		if _, off := t.In(loc).Zone(); off%3600 != 0 {
 			return nil, false
 		}
-		label, day, h := bucketLabel(t, gran, loc), rollup.UTCDay(t), t.Hour()
+		label, day, h := bucketLabel(t, gran, loc, r.Start), rollup.UTCDay(t), t.Hour()
 		if n := len(out); n > 0 && out[n-1].label == label && out[n-1].day.Equal(day) && out[n-1].to == h {
 			out[n-1].to = h + 1
 			continue
@@ -196,9 +196,9 @@ func (x *run) rawBuckets(ctx context.Context, r Range, dim string, days []time.T
 	for _, d := range days {
 		b.cov.raw = append(b.cov.raw, [2]time.Time{d, d.Add(24 * time.Hour)})
 	}
-	q := fmt.Sprintf("SELECT %s AS d0, toInt64(%s), toInt64(%s), toInt64(%s)\nFROM %s\nWHERE site = %s AND %s AND (%s)\nGROUP BY d0",
+	q := fmt.Sprintf("SELECT %s AS d0, toInt64(%s), toInt64(%s), toInt64(%s)\nFROM %s\nWHERE site = %s AND %s AND (%s) AND %s\nGROUP BY d0",
 		b.dimExpr(dim), b.aggExpr(plan.AggVisitors), b.aggExpr(plan.AggPageviews), b.aggExpr(plan.AggEvents),
-		b.table(schema.Events), b.arg(x.q.Site), b.InRange(r.Start, r.End), b.windowCond())
+		b.table(schema.Events), b.arg(x.q.Site), b.InRange(r.Start, r.End), b.windowCond(), plan.HumanEvents)
 	res, err := x.e.conn.Query(ctx, q, b.List...)
 	if err != nil {
 		return fmt.Errorf("cannot run query: %w", err)

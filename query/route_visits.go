@@ -77,8 +77,12 @@ func (b *builder) visitParts(full bool, dimList string, cols, where []string) st
 	if full && len(c.days) > 0 {
 		parts = append(parts, b.visitsTable(c.days, c.builds, false, dimList, cols, where))
 	}
-	if len(c.edges) > 0 {
-		parts = append(parts, b.visitsTable(c.edges, c.edgeBuilds, true, dimList, cols, where))
+	edges, edgeBuilds := c.edges, c.edgeBuilds
+	if b.sums {
+		edges, edgeBuilds = c.sumEdges, c.sumEdgeBuilds // the parts come from the sums
+	}
+	if len(edges) > 0 {
+		parts = append(parts, b.visitsTable(edges, edgeBuilds, true, dimList, cols, where))
 	}
 	b.bareWindow = true
 	if b.rawInRange() {

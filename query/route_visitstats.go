@@ -2,6 +2,7 @@ package query
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"turf/query/plan"
@@ -10,11 +11,21 @@ import (
 
 // The visit_stats route: the day's counts of visit_stats for the full
 // days, added to the per-visit rows of the edge and raw days; checked (see
-// sums.go). dim is the one visit dimension the query groups or filters by,
-// "" for none.
-func (b *builder) buildFromVisitStats(dim string) string {
+// sums.go). The rows read are those of the one visit dimension the query
+// groups or filters by (dim ” for none), or those of a dimension within
+// the one value a filter picks of another (plan.StatsWithin): that filter
+// is what the rows are, so it is left out of their conditions.
+func (b *builder) buildFromVisitStats() string {
 	b.need("ts")
 	dimList, outDims, where := b.dimsAndWhere()
+	dim, one := plan.StatsDim(b.shape())
+	key, rowWhere := dim, where
+	if !one {
+		var skip int
+		key, skip, _ = plan.StatsWithin(b.shape())
+		dim = plan.WithinPairOf(key).Dim
+		rowWhere = slices.Delete(slices.Clone(where), skip, skip+1)
+	}
 	var sb strings.Builder
 	b.sumsHead(&sb, outDims)
 	// Part 1: a row per day and group from visit_stats.
@@ -27,9 +38,9 @@ func (b *builder) buildFromVisitStats(dim string) string {
 	if dim != "" {
 		fmt.Fprintf(&sb, ", value AS %s", plan.VisitAlias(dim))
 	}
-	fmt.Fprintf(&sb, " FROM %s WHERE %s AND dim = %s)", b.table(schema.VisitStats), b.daysWhere(b.cov.days, b.cov.builds), b.arg(dim))
-	if len(where) > 0 {
-		sb.WriteString("\nWHERE " + strings.Join(where, "\n  AND "))
+	fmt.Fprintf(&sb, " FROM %s WHERE %s AND dim = %s)", b.table(schema.VisitStats), b.sumsDaysWhere(), b.arg(key))
+	if len(rowWhere) > 0 {
+		sb.WriteString("\nWHERE " + strings.Join(rowWhere, "\n  AND "))
 	}
 	sb.WriteString(")")
 	groupBy(&sb, append([]string{"day"}, outDims...))

@@ -60,8 +60,9 @@ func (b *builder) rawEventsPart(sb *strings.Builder, dimList string, cols []stri
 		"site = " + b.arg(b.site),
 		b.InRange(b.r.Start, b.r.End),
 		"(" + b.windowCond() + ")",
+		b.humanCond(),
 	}, where...)
-	fmt.Fprintf(sb, "\nUNION ALL\nSELECT %s%s\nFROM %s\nWHERE %s", dimList, strings.Join(cols, ", "), b.table(schema.Events), strings.Join(conds, "\n  AND "))
+	fmt.Fprintf(sb, "\nUNION ALL\nSELECT %s%s\nFROM %s%s\nWHERE %s", dimList, strings.Join(cols, ", "), b.table(schema.Events), b.namePrewhere(), strings.Join(conds, "\n  AND "))
 	groupBy(sb, outDims)
 }
 

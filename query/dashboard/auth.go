@@ -21,6 +21,7 @@ import (
 // principal is who is asking: a logged-in user or a share link.
 type principal struct {
 	user  string   // "" for a share link
+	admin bool     // the user's role is admin
 	share string   // share id, "" for a user
 	sites []string // the sites it may read, in the order of Config.Sites
 	csrf  string   // the token API calls must echo; "" for share links
@@ -102,7 +103,7 @@ func (c *authCache) drop(hash string) {
 // sitesFor is the user's sites that turf serves, in Config.Sites order.
 func (d *Dashboard) sitesFor(allowed []string) []string {
 	var out []string
-	for _, s := range d.cfg.Sites {
+	for _, s := range d.allSites() {
 		if len(allowed) == 0 || slices.Contains(allowed, s) {
 			out = append(out, s)
 		}
@@ -136,7 +137,7 @@ func (d *Dashboard) session(ctx context.Context, token string) (*principal, erro
 			return nil, err
 		}
 		if u != nil && !u.Deleted && !s.created.Before(u.SessionsAfter) {
-			p = &principal{user: u.Name, sites: d.sitesFor(u.Sites), csrf: csrfToken(token)}
+			p = &principal{user: u.Name, admin: u.Role == RoleAdmin, sites: d.sitesFor(u.visibleSites()), csrf: csrfToken(token)}
 			expires = s.expires
 		}
 	}
@@ -167,7 +168,7 @@ func (d *Dashboard) share(ctx context.Context, token string) (*principal, error)
 		return nil, err
 	}
 	var p *principal
-	if s != nil && !s.Revoked && subtle.ConstantTimeCompare([]byte(s.hash), []byte(h)) == 1 && slices.Contains(d.cfg.Sites, s.Site) {
+	if s != nil && !s.Revoked && subtle.ConstantTimeCompare([]byte(s.hash), []byte(h)) == 1 && slices.Contains(d.allSites(), s.Site) {
 		p = &principal{share: s.ID, sites: []string{s.Site}}
 	}
 	d.auth.put(ck, cachedAuth{p: p, fetched: now})
@@ -204,13 +205,19 @@ func (d *Dashboard) login(ctx context.Context, name, password string) (string, t
 	if bad || hash == dummyHash() {
 		return "", time.Time{}, errBadLogin
 	}
+	return d.startSession(ctx, u.Name)
+}
+
+// startSession makes a session for a user whose password (or one-time
+// link) was checked; it returns the cookie's value.
+func (d *Dashboard) startSession(ctx context.Context, user string) (string, time.Time, error) {
 	tok, err := randomToken(32)
 	if err != nil {
 		return "", time.Time{}, err
 	}
 	now := d.cfg.Now().UTC().Truncate(time.Second)
 	exp := now.Add(d.cfg.SessionTTL)
-	if err := writeSession(ctx, d.conn, d.db, hashToken(tok), session{user: u.Name, created: now, expires: exp}); err != nil {
+	if err := writeSession(ctx, d.conn, d.db, hashToken(tok), session{user: user, created: now, expires: exp}); err != nil {
 		return "", time.Time{}, err
 	}
 	return tok, exp, nil

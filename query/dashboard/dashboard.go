@@ -12,10 +12,11 @@ package dashboard
 
 import (
 	"context"
-	"errors"
 	"log"
 	"net/netip"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -23,6 +24,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"turf/internal/clientip"
+	"turf/internal/linksign"
 	"turf/query"
 )
 
@@ -32,8 +34,9 @@ type Engine = query.Runner
 
 // Config configures the dashboard.
 type Config struct {
-	// Sites are the sites turf serves, in the order the site switcher
-	// lists them. A user without a site list sees all of them.
+	// Sites are the sites turf serves at start, in the order the site
+	// switcher lists them (SetSites replaces them when the settings
+	// change). A user without a site list sees all of them.
 	Sites []string
 	// SessionTTL is how long a log-in lasts. Default: 14 days.
 	SessionTTL time.Duration
@@ -69,8 +72,14 @@ type Config struct {
 	// Secure whenever the request came over HTTPS (directly or, by
 	// X-Forwarded-Proto, through a proxy).
 	InsecureCookie bool
-	Now            func() time.Time
-	Logf           func(format string, args ...any)
+	// PublicURL is turf's address as mail clients reach it, which links
+	// made on the link page start with (as `turf link --public-url`).
+	// Empty: the link page's own origin.
+	PublicURL string
+	// Settings, when set, enables the settings page for admins.
+	Settings *Settings
+	Now      func() time.Time
+	Logf     func(format string, args ...any)
 }
 
 // Dashboard serves the dashboard's paths.
@@ -87,13 +96,16 @@ type Dashboard struct {
 	bcrypt chan struct{} // one token per password check running
 	api    *query.Pipeline
 	assets map[string]*asset
+	links  *linksign.Keys // the newsletter link key, for the link page
+	sites  atomic.Pointer[[]string]
+	setup  setupLink
+	// Settings, when set, is how the settings page reads and changes
+	// settings (see settings.go); nil: no settings page.
+	settings *Settings
 }
 
 // New checks cfg and returns the dashboard over database db.
 func New(cfg Config, conn driver.Conn, db string, engine Engine) (*Dashboard, error) {
-	if len(cfg.Sites) == 0 {
-		return nil, errors.New("the dashboard needs at least one site")
-	}
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = 14 * 24 * time.Hour
 	}
@@ -133,13 +145,16 @@ func New(cfg Config, conn driver.Conn, db string, engine Engine) (*Dashboard, er
 	}
 	d := &Dashboard{
 		cfg: cfg, conn: conn, db: db, engine: engine,
-		auth:   &authCache{ttl: cfg.AuthCacheTTL, m: map[string]cachedAuth{}},
-		ips:    clientip.NewResolver(cfg.TrustedProxies),
-		byNet:  query.NewLimiter(rate.Limit(cfg.LoginRate/60), cfg.LoginBurst),
-		byUser: query.NewLimiter(rate.Limit(cfg.LoginRate/60), cfg.LoginBurst),
-		bcrypt: make(chan struct{}, cfg.MaxConcurrentLogins),
-		assets: assets,
+		auth:     &authCache{ttl: cfg.AuthCacheTTL, m: map[string]cachedAuth{}},
+		ips:      clientip.NewResolver(cfg.TrustedProxies),
+		byNet:    query.NewLimiter(rate.Limit(cfg.LoginRate/60), cfg.LoginBurst),
+		byUser:   query.NewLimiter(rate.Limit(cfg.LoginRate/60), cfg.LoginBurst),
+		bcrypt:   make(chan struct{}, cfg.MaxConcurrentLogins),
+		assets:   assets,
+		links:    linksign.NewKeys(conn, db, cfg.Now),
+		settings: cfg.Settings,
 	}
+	d.SetSites(cfg.Sites)
 	d.api = query.NewPipeline(query.PipelineConfig{RateLimit: cfg.QueryRate, Burst: cfg.QueryBurst, QueryTimeout: cfg.QueryTimeout,
 		Gate: cfg.Gate, Now: cfg.Now, Logf: cfg.Logf}, engine, d)
 	return d, nil
@@ -162,6 +177,22 @@ var (
 	errSite      = &query.HTTPError{Status: fasthttp.StatusForbidden, Msg: "no access to this site"}
 )
 
+// SetSites replaces the list of sites turf serves; sessions and share links
+// checked before see the new list within Config.AuthCacheTTL.
+func (d *Dashboard) SetSites(sites []string) {
+	cp := slices.Clone(sites)
+	if old := d.sites.Load(); old != nil && slices.Equal(*old, cp) {
+		return
+	}
+	d.sites.Store(&cp)
+	// Checked sessions carry their site lists: check them again.
+	d.auth.mu.Lock()
+	clear(d.auth.m)
+	d.auth.mu.Unlock()
+}
+
+func (d *Dashboard) allSites() []string { return *d.sites.Load() }
+
 // Handle serves the dashboard's paths and reports false for any other.
 //
 // On the API paths it only answers calls that carry a session cookie or a
@@ -183,6 +214,14 @@ func (d *Dashboard) Handle(ctx *fasthttp.RequestCtx) bool {
 		d.serveLogin(ctx)
 	case path == "/logout":
 		d.serveLogout(ctx)
+	case path == linksPath:
+		d.serveLinks(ctx)
+	case strings.HasPrefix(path, setupPrefix):
+		d.serveSetup(ctx, strings.TrimPrefix(path, setupPrefix))
+	case strings.HasPrefix(path, invitePrefix):
+		d.serveInvite(ctx, strings.TrimPrefix(path, invitePrefix))
+	case path == settingsPath || strings.HasPrefix(path, settingsAPI):
+		d.serveSettings(ctx, path)
 	case strings.HasPrefix(path, "/share/"):
 		d.serveShare(ctx, strings.TrimPrefix(path, "/share/"))
 	case strings.HasPrefix(path, assetPrefix):

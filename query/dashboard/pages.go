@@ -104,17 +104,24 @@ type boot struct {
 	User  string   `json:"user,omitempty"`
 	CSRF  string   `json:"csrf,omitempty"`
 	Share string   `json:"share,omitempty"`
+	// Admin shows the link to the settings page.
+	Admin bool `json:"admin,omitempty"`
 }
 
-func (d *Dashboard) renderApp(ctx *fasthttp.RequestCtx, b boot) {
+func (d *Dashboard) bootJSON(b boot) template.JS {
 	// encoding/json escapes <, > and &, so the JSON cannot close the
 	// script element it sits in.
 	j, err := json.Marshal(b)
 	if err != nil {
 		panic("BUG: " + err.Error())
 	}
+	return template.JS(j)
+}
+
+func (d *Dashboard) renderApp(ctx *fasthttp.RequestCtx, b boot) {
 	d.render(ctx, fasthttp.StatusOK, "app.html", map[string]any{
-		"Boot": template.JS(j), "JS": d.assetURL("app.js"), "I18N": d.assetURL("i18n.js"), "CSS": d.assetURL("app.css"), "Icon": d.assetURL("favicon.svg"),
+		"Boot": d.bootJSON(b), "JS": d.assetURL("app.js"), "I18N": d.assetURL("i18n.js"), "CSS": d.assetURL("app.css"), "Icon": d.assetURL("favicon.svg"),
+		"Newsletters": d.assetURL("newsletters.js"), "NewslettersCSS": d.assetURL("newsletters.css"),
 		"Lang": pageLang(ctx),
 	})
 }
@@ -148,7 +155,16 @@ func (d *Dashboard) serveIndex(ctx *fasthttp.RequestCtx) {
 		ctx.Redirect("/login?next="+urlQueryEscape(next), fasthttp.StatusSeeOther)
 		return
 	}
-	d.renderApp(ctx, boot{Sites: p.sites, User: p.user, CSRF: p.csrf})
+	if len(p.sites) == 0 {
+		if p.admin && d.settings != nil {
+			// A fresh turf: nothing to show before a site is added.
+			ctx.Redirect(settingsPath, fasthttp.StatusSeeOther)
+			return
+		}
+		d.render(ctx, fasthttp.StatusOK, "message.html", loginText(pageLang(ctx)).with("Message", noSiteYet[pageLang(ctx)]))
+		return
+	}
+	d.renderApp(ctx, boot{Sites: p.sites, User: p.user, CSRF: p.csrf, Admin: p.admin && d.settings != nil})
 }
 
 func (d *Dashboard) serveShare(ctx *fasthttp.RequestCtx, token string) {
@@ -199,13 +215,18 @@ var loginTexts = map[string]texts{
 	"en": {"Lang": "en", "Title": "Log in", "User": "User name", "Password": "Password", "Submit": "Log in",
 		"Bad": "Wrong user name or password.", "Limited": "Too many attempts. Wait a minute and try again.",
 		"Cross":     "This log-in form was sent from another site; open turf's own page and try again.",
-		"Error":     "Something went wrong on our side. Try again in a moment.",
+		"Failed":    "Something went wrong on our side. Try again in a moment.",
 		"ShareGone": "This share link does not exist or was revoked.", "Plain": "This connection is not encrypted (HTTP): your password travels readable. Ask for an HTTPS address."},
 	"nl": {"Lang": "nl", "Title": "Inloggen", "User": "Gebruikersnaam", "Password": "Wachtwoord", "Submit": "Inloggen",
 		"Bad": "Onjuiste gebruikersnaam of wachtwoord.", "Limited": "Te veel pogingen. Wacht een minuut en probeer het opnieuw.",
 		"Cross":     "Dit inlogformulier kwam van een andere site; open de pagina van turf zelf en probeer opnieuw.",
-		"Error":     "Er ging bij ons iets mis. Probeer het zo opnieuw.",
+		"Failed":    "Er ging bij ons iets mis. Probeer het zo opnieuw.",
 		"ShareGone": "Deze deellink bestaat niet of is ingetrokken.", "Plain": "Deze verbinding is niet versleuteld (HTTP): je wachtwoord gaat leesbaar over het netwerk. Vraag om een HTTPS-adres."},
+}
+
+var noSiteYet = map[string]string{
+	"en": "There is no site to show you yet. Ask an admin of this turf to add one, or to give you access.",
+	"nl": "Er is nog geen site om je te laten zien. Vraag een beheerder van deze turf er een toe te voegen of je toegang te geven.",
 }
 
 func loginText(lang string) texts { return loginTexts[lang] }
@@ -225,6 +246,9 @@ func (d *Dashboard) serveLogin(ctx *fasthttp.RequestCtx) {
 		t = t.with("Warn", t["Plain"])
 	}
 	if ctx.IsGet() || ctx.IsHead() {
+		if string(ctx.QueryArgs().Peek("done")) == "1" {
+			t = t.with("Info", passwordTexts[lang]["Done"])
+		}
 		d.render(ctx, fasthttp.StatusOK, "login.html", t.with("Next", safeNext(string(ctx.QueryArgs().Peek("next")))))
 		return
 	}
@@ -270,7 +294,7 @@ func (d *Dashboard) serveLogin(ctx *fasthttp.RequestCtx) {
 	}
 	if err != nil {
 		d.cfg.Logf("dashboard: log-in: %v", err)
-		d.render(ctx, fasthttp.StatusInternalServerError, "login.html", t.with("Error", t["Error"]))
+		d.render(ctx, fasthttp.StatusInternalServerError, "login.html", t.with("Error", t["Failed"]))
 		return
 	}
 	d.known.add(user, prefix)

@@ -28,8 +28,10 @@ import (
 
 // User is a person who may log in to the dashboard.
 type User struct {
-	Name    string
-	Sites   []string // empty: every site
+	Name string
+	// Role is RoleAdmin or RoleViewer (dashboard_roles; no row: viewer).
+	Role    string
+	Sites   []string // empty: every site; admins see every site anyway
 	Created time.Time
 	// SessionsAfter invalidates sessions made before it.
 	SessionsAfter time.Time
@@ -79,8 +81,23 @@ func checkPassword(pw string) error {
 	return nil
 }
 
-// AddUser creates a user, or replaces an existing one's password and sites.
+// AddUser creates a user, or replaces an existing one's password and sites:
+// an admin when sites is empty, else a viewer of those sites (what `turf
+// user add` has always meant: no --site, every site).
 func AddUser(ctx context.Context, conn driver.Conn, db, name, password string, sites []string) error {
+	role := RoleAdmin
+	if len(sites) > 0 {
+		role = RoleViewer
+	}
+	return CreateUser(ctx, conn, db, name, password, role, sites)
+}
+
+// CreateUser creates a user with a role, or replaces an existing one's
+// password, role and sites.
+func CreateUser(ctx context.Context, conn driver.Conn, db, name, password, role string, sites []string) error {
+	if err := checkRole(role); err != nil {
+		return err
+	}
 	if !userNameRe.MatchString(name) {
 		return fmt.Errorf("invalid user name %q: use letters, digits and . _ @ - (at most 64)", name)
 	}
@@ -98,7 +115,10 @@ func AddUser(ctx context.Context, conn driver.Conn, db, name, password string, s
 	} else if old != nil && !old.Deleted {
 		u.Created = old.Created
 	}
-	return writeUser(ctx, conn, db, u)
+	if err := writeUser(ctx, conn, db, u); err != nil {
+		return err
+	}
+	return writeRole(ctx, conn, db, name, role)
 }
 
 // SetPassword changes a user's password and ends their sessions.
@@ -106,12 +126,9 @@ func SetPassword(ctx context.Context, conn driver.Conn, db, name, password strin
 	if err := checkPassword(password); err != nil {
 		return err
 	}
-	u, err := loadUser(ctx, conn, db, name)
+	u, err := existingUser(ctx, conn, db, name)
 	if err != nil {
 		return err
-	}
-	if u == nil || u.Deleted {
-		return fmt.Errorf("no user %q", name)
 	}
 	h, err := bcrypt.GenerateFromPassword([]byte(password), bcryptCost)
 	if err != nil {
@@ -125,12 +142,9 @@ func SetPassword(ctx context.Context, conn driver.Conn, db, name, password strin
 // DeleteUser removes a user; their sessions stop working within the
 // session cache's lifetime.
 func DeleteUser(ctx context.Context, conn driver.Conn, db, name string) error {
-	u, err := loadUser(ctx, conn, db, name)
+	u, err := existingUser(ctx, conn, db, name)
 	if err != nil {
 		return err
-	}
-	if u == nil || u.Deleted {
-		return fmt.Errorf("no user %q", name)
 	}
 	u.Deleted = true
 	u.hash = ""
@@ -165,24 +179,49 @@ func boolByte(b bool) uint8 {
 
 const userSelect = "SELECT username, argMax(password_hash, version), argMax(sites, version), argMax(created, version), argMax(sessions_after, version), argMax(deleted, version) FROM %s"
 
+// existingUser is loadUser for a user that must exist and not be deleted.
+func existingUser(ctx context.Context, conn driver.Conn, db, name string) (*User, error) {
+	u, err := loadUser(ctx, conn, db, name)
+	if err != nil {
+		return nil, err
+	}
+	if u == nil || u.Deleted {
+		return nil, fmt.Errorf("no user %q", name)
+	}
+	return u, nil
+}
+
 func loadUser(ctx context.Context, conn driver.Conn, db, name string) (*User, error) {
 	us, err := queryUsers(ctx, conn, fmt.Sprintf(userSelect+" WHERE username = @u GROUP BY username", schema.Table(db, schema.Users)), clickhouse.Named("u", name))
 	if err != nil || len(us) == 0 {
 		return nil, err
 	}
+	roles, err := loadRoles(ctx, conn, db, name)
+	if err != nil {
+		return nil, err
+	}
+	us[0].Role = roleOf(roles, name)
 	return &us[0], nil
 }
 
 // ListUsers lists the users that exist (deleted ones left out).
 func ListUsers(ctx context.Context, conn driver.Conn, db string) ([]User, error) {
 	us, err := queryUsers(ctx, conn, fmt.Sprintf(userSelect+" GROUP BY username ORDER BY username", schema.Table(db, schema.Users)))
+	if err != nil {
+		return nil, err
+	}
+	roles, err := loadRoles(ctx, conn, db, "")
+	if err != nil {
+		return nil, err
+	}
 	out := us[:0]
 	for _, u := range us {
 		if !u.Deleted {
+			u.Role = roleOf(roles, u.Name)
 			out = append(out, u)
 		}
 	}
-	return out, err
+	return out, nil
 }
 
 func queryUsers(ctx context.Context, conn driver.Conn, q string, args ...any) ([]User, error) {

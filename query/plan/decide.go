@@ -45,6 +45,9 @@ type Shape struct {
 	Dims    []string
 	Filters []Filter
 	Aggs    []string
+	// Machines: the statement reads machine events too (WantsMachines of
+	// the query it serves, so a share's base reads the same events).
+	Machines bool
 }
 
 // Cover is what the rollup tables answer of a statement's range, and what
@@ -89,7 +92,7 @@ func familyOf(s Shape) family {
 		return !slices.ContainsFunc(s.Aggs, func(a string) bool { return has(Aggregates[a]) == "" })
 	}
 	leaves := FilterDims(s.Filters)
-	isVisit := func(d Dimension) bool { return d.Kind == KindVisit }
+	isVisit := func(d Dimension) bool { return d.Kind == KindVisit && !d.Live }
 	isStat := func(d Dimension) bool { return d.EventStats }
 	if all(s.Dims, isVisit) && all(leaves, isVisit) && aggs(func(a Aggregate) string { return a.VisitStats }) {
 		return famVisits
@@ -107,22 +110,60 @@ func hoursShape(s Shape) bool {
 }
 
 // propsShape reports whether event_props answers the shape: one property
-// dimension, without the events that lack the property (a filter is_not
-// "(none)" on it: event_props holds only events that have it), filters on
-// the event name and the property only, and aggregates event_props holds.
+// dimension (and event:name besides, if any: the rows are per name),
+// without the events that lack the property (a filter is_not "(none)" on
+// it: event_props holds only events that have it), filters on the event
+// name and the property only, and aggregates event_props holds.
+//
+// A shape that reads machine events qualifies with one more filter, a
+// top-level is_not "(none)" on MachineDim: machine events only, which
+// event_props holds apart (MachineOnly).
 func propsShape(s Shape) bool {
-	if len(s.Dims) != 1 || !strings.HasPrefix(s.Dims[0], Props) {
+	p := PropsDim(s)
+	if p == "" || p == MachineDim {
 		return false
 	}
 	if slices.ContainsFunc(s.Aggs, func(a string) bool { return Aggregates[a].EventProps == "" }) {
 		return false
 	}
-	if slices.ContainsFunc(FilterDims(s.Filters), func(d string) bool { return d != Name && d != s.Dims[0] }) {
+	fs := s.Filters
+	if s.Machines {
+		i, ok := MachineOnly(s.Filters)
+		if !ok {
+			return false
+		}
+		fs = slices.Delete(slices.Clone(fs), i, i+1)
+	}
+	if slices.ContainsFunc(FilterDims(fs), func(d string) bool { return d != Name && d != p }) {
 		return false
 	}
 	return slices.ContainsFunc(s.Filters, func(f Filter) bool {
-		return f.Op == "is_not" && f.Dimension == s.Dims[0] && slices.ContainsFunc(f.Values, func(v string) bool { return strings.EqualFold(v, "(none)") })
+		return f.Op == "is_not" && f.Dimension == p && slices.ContainsFunc(f.Values, func(v string) bool { return strings.EqualFold(v, "(none)") })
 	})
+}
+
+// MachineOnly is the index of the top-level filter that keeps machine
+// events only (is_not "(none)" on MachineDim), if there is one.
+func MachineOnly(fs []Filter) (int, bool) {
+	i := slices.IndexFunc(fs, func(f Filter) bool {
+		return f.Op == "is_not" && f.Dimension == MachineDim && len(f.Values) == 1 && strings.EqualFold(f.Values[0], "(none)")
+	})
+	return i, i >= 0
+}
+
+// PropsDim is the shape's one property dimension when its dimensions are
+// that alone or with event:name, else "".
+func PropsDim(s Shape) string {
+	var p string
+	for _, d := range s.Dims {
+		switch {
+		case strings.HasPrefix(d, Props) && p == "":
+			p = d
+		case d != Name || len(s.Dims) > 2:
+			return ""
+		}
+	}
+	return p
 }
 
 // StatsDim is the one visit dimension a shape groups or filters by ("" for
@@ -143,15 +184,20 @@ func StatsDim(s Shape) (string, bool) {
 
 // Rollups reports whether some rollup route could answer the shape, so
 // that its range's coverage is worth looking up.
-func Rollups(s Shape) bool { return hoursShape(s) || propsShape(s) || familyOf(s) != famNone }
+func Rollups(s Shape) bool {
+	if s.Machines {
+		return propsShape(s) // the rollup tables hold no other machine events
+	}
+	return hoursShape(s) || propsShape(s) || familyOf(s) != famNone
+}
 
 // Decide is the planner: the route that answers the shape exactly over the
 // coverage, the fastest first. A checked route that finds inexact sums, or
 // hour_stats that cannot cut the buckets, is decided again with NoSums or
 // NoHours set.
 func Decide(s Shape, c Cover) Route {
-	if !c.Known {
-		return Raw
+	if !c.Known || s.Machines && !propsShape(s) {
+		return Raw // the rollup tables hold no other machine events
 	}
 	if hoursShape(s) && !c.NoHours {
 		return HourStats
@@ -160,9 +206,15 @@ func Decide(s Shape, c Cover) Route {
 	if sums && propsShape(s) {
 		return PropSums
 	}
+	if s.Machines {
+		return Raw
+	}
 	switch familyOf(s) {
 	case famVisits:
 		if _, one := StatsDim(s); one && sums {
+			return VisitStats
+		}
+		if _, _, ok := StatsWithin(s); ok && sums {
 			return VisitStats
 		}
 		if c.Full || c.Edges {

@@ -1,6 +1,9 @@
 package plan
 
-import "slices"
+import (
+	"slices"
+	"strings"
+)
 
 // Filter is one node of the filter tree: a leaf (Op is one of the leaf
 // operators of Ops) or a combination (and, or, not).
@@ -32,6 +35,19 @@ func WithoutGoals(fs []Filter) []Filter {
 	var out []Filter
 	for _, f := range fs {
 		if !Mentions([]Filter{f}, Goal) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// WithoutGoalsAndProps drops every top-level filter that mentions
+// event:goal or a custom property: the conversion rates are shares of the
+// visitors the query would count without them (Plausible's rule).
+func WithoutGoalsAndProps(fs []Filter) []Filter {
+	var out []Filter
+	for _, f := range fs {
+		if !slices.ContainsFunc(FilterDims([]Filter{f}), func(d string) bool { return d == Goal || strings.HasPrefix(d, Props) }) {
 			out = append(out, f)
 		}
 	}

@@ -31,6 +31,23 @@ const (
 	AggEvents    = "events"
 	AggRevenue   = "revenue"
 	AggRevenueN  = "revenue_n"
+	// From the engagements table (engagement.go): per visit and group,
+	// the deepest scroll and the engaged time, added up.
+	AggScrollSum     = "scroll_sum"
+	AggScrollVisits  = "scroll_visits"
+	AggEngagedMS     = "engaged_ms"
+	AggEngagedVisits = "engaged_visits"
+	// AggEntryBounces and AggEntryVisits are not statements' columns: the
+	// run sets them to the bounces and visits of the visits that entered on
+	// the page a top-level event:page filter names, which bounce_rate is
+	// then over.
+	AggEntryBounces = "entry_bounces"
+	AggEntryVisits  = "entry_visits"
+	// AggEntryDuration and AggEntryDurationVisits likewise hold, by an
+	// event:page dimension, the duration and visits of the visits that
+	// entered on each page, which visit_duration is then over.
+	AggEntryDuration       = "entry_duration"
+	AggEntryDurationVisits = "entry_duration_visits"
 )
 
 // Aggregate is one integer column and how each table family makes it. An
@@ -57,6 +74,9 @@ type Aggregate struct {
 	States string
 	// Hours: hour_stats holds it.
 	Hours bool
+	// Engagement: it is read from the engagements table, by its own
+	// statement, never from the events (engagement.go).
+	Engagement bool
 }
 
 // Aggregates is the table of every aggregate, by name.
@@ -77,6 +97,11 @@ var Aggregates = map[string]Aggregate{
 		EventStates: "sum(p_events)", States: "toUInt64(count()) AS p_events", Hours: true},
 	AggRevenue:  {Name: AggRevenue, Raw: "sumIf(revenue_micros, revenue_currency = %[1]s)"},
 	AggRevenueN: {Name: AggRevenueN, Raw: "countIf(revenue_micros != 0 AND revenue_currency = %[1]s)"},
+
+	AggScrollSum:     {Name: AggScrollSum, Engagement: true},
+	AggScrollVisits:  {Name: AggScrollVisits, Engagement: true},
+	AggEngagedMS:     {Name: AggEngagedMS, Engagement: true},
+	AggEngagedVisits: {Name: AggEngagedVisits, Engagement: true},
 }
 
 // IsVisitAgg reports whether aggregate a needs visits reconstructed.
@@ -110,6 +135,24 @@ type Dimension struct {
 	EventStats bool
 	// Filter: it may be filtered by.
 	Filter bool
+	// Live: a visit dimension the rollup tables do not hold (its queries
+	// read the raw events).
+	Live bool
+	// Blank is what an empty value reads as, in answers and in filters
+	// (Plausible's "(not set)"; "Direct / None" for a source); "" keeps it
+	// empty.
+	Blank string
+}
+
+// NotSet is Plausible's label of a value the visit did not have.
+const NotSet = "(not set)"
+
+// blanks are the visit dimensions whose empty value has a label.
+var blanks = map[string]string{
+	"visit:source": "Direct / None", "visit:utm_source": NotSet, "visit:utm_medium": NotSet,
+	"visit:utm_campaign": NotSet, "visit:utm_content": NotSet, "visit:utm_term": NotSet,
+	"visit:device": NotSet, "visit:browser": NotSet, "visit:browser_version": NotSet,
+	"visit:os": NotSet, "visit:os_version": NotSet,
 }
 
 // Well-known dimension names.
@@ -124,7 +167,14 @@ const (
 
 func visitDim(name, col string) Dimension {
 	short := strings.TrimPrefix(name, "visit:")
-	return Dimension{Name: name, Kind: KindVisit, Column: col, VisitsColumn: short, Filter: true, Last: name == "visit:exit_page"}
+	return Dimension{Name: name, Kind: KindVisit, Column: col, VisitsColumn: short, Filter: true, Last: name == "visit:exit_page", Blank: blanks[name]}
+}
+
+// liveVisitDim is a visit dimension read from the raw events only.
+func liveVisitDim(name, col string) Dimension {
+	d := visitDim(name, col)
+	d.Live, d.Last, d.VisitsColumn = true, name == "visit:exit_page_hostname", ""
+	return d
 }
 
 // Dimensions is the table of every fixed dimension, in the order the
@@ -139,9 +189,11 @@ var Dimensions = []Dimension{
 	visitDim("visit:channel", "channel"), visitDim("visit:utm_source", "utm_source"),
 	visitDim("visit:utm_medium", "utm_medium"), visitDim("visit:utm_campaign", "utm_campaign"),
 	visitDim("visit:utm_content", "utm_content"), visitDim("visit:utm_term", "utm_term"),
-	visitDim("visit:country", "country"), visitDim("visit:device", "device"),
+	visitDim("visit:country", "country"), visitDim("visit:region", "region"), visitDim("visit:city", "city"),
+	visitDim("visit:device", "device"),
 	visitDim("visit:browser", "browser"), visitDim("visit:browser_version", "browser_version"),
 	visitDim("visit:os", "os"), visitDim("visit:os_version", "os_version"),
+	liveVisitDim("visit:entry_page_hostname", "hostname"), liveVisitDim("visit:exit_page_hostname", "hostname"),
 	{Name: "time", Kind: KindTime}, {Name: "time:hour", Kind: KindTime}, {Name: "time:day", Kind: KindTime},
 	{Name: "time:week", Kind: KindTime}, {Name: "time:month", Kind: KindTime},
 }
@@ -180,11 +232,12 @@ func IsTime(d string) bool { return d == "time" || strings.HasPrefix(d, "time:")
 // IsVisit reports whether d is a visit dimension.
 func IsVisit(d string) bool { x, ok := byName[d]; return ok && x.Kind == KindVisit }
 
-// VisitDims lists the visit dimensions, in the visits table's order.
+// VisitDims lists the visit dimensions the visits table holds, in its
+// order.
 func VisitDims() []string {
 	var out []string
 	for _, d := range Dimensions {
-		if d.Kind == KindVisit {
+		if d.Kind == KindVisit && !d.Live {
 			out = append(out, d.Name)
 		}
 	}

@@ -25,7 +25,7 @@ import (
 //   - A build writes the day's rows under a fresh build id (its start time in
 //     the high bits, random low bits), then checks that both tables saw the
 //     same number of events, and only then records a marker in rollup_days:
-//     (site, day, build, events, built).
+//     (site, day, build, events, built, format).
 //   - Readers use a day only through a marker whose event count equals the
 //     day's current count in the events table, and read only that build's
 //     rows (coverage). Rows of unfinished, failed or racing builds are never
@@ -50,6 +50,9 @@ type Job struct {
 	// Recent is how many days back an ordinary pass looks; a full pass over
 	// every day runs at start and once a day. Default 7.
 	Recent int
+	// Zone is a site's time zone (nil: UTC), where builds cut the day
+	// (see cut); nil for none.
+	Zone func(site string) *time.Location
 }
 
 // New returns the job for database db.
@@ -149,7 +152,7 @@ func (r *Job) state(ctx context.Context, since, until time.Time) (*dayState, err
 		func(k siteDay, _ []any) { s.counts[k] = n }, &n); err != nil {
 		return nil, err
 	}
-	if err := scan(fmt.Sprintf("SELECT site, toString(day), build, events, built FROM %s WHERE day >= toDate(@sinceDay) AND day < toDate(@untilDay)", schema.Table(r.db, schema.RollupDays)),
+	if err := scan(fmt.Sprintf("SELECT site, toString(day), build, events, built FROM %s WHERE day >= toDate(@sinceDay) AND day < toDate(@untilDay) AND format >= %d", schema.Table(r.db, schema.RollupDays), Format),
 		func(k siteDay, _ []any) { s.markers[k] = append(s.markers[k], marker{b, n, built}) }, &b, &n, &built); err != nil {
 		return nil, err
 	}
@@ -181,8 +184,16 @@ func (r *Job) Pass(ctx context.Context, since time.Time) (int, error) {
 	if !since.Before(until) {
 		return 0, nil
 	}
+	// The tallies before the events: see correct.
+	tallies, err := r.tallies(ctx, since, until)
+	if err != nil {
+		return 0, err
+	}
 	s, err := r.state(ctx, since, until)
 	if err != nil {
+		return 0, err
+	}
+	if err := r.correct(ctx, tallies, s.counts); err != nil {
 		return 0, err
 	}
 	var todo []siteDay
@@ -221,11 +232,11 @@ func (r *Job) Pass(ctx context.Context, since time.Time) (int, error) {
 
 // isBuilt reports whether a site-day has a build that matches its events.
 func (r *Job) isBuilt(ctx context.Context, site string, day time.Time) (bool, error) {
-	c, err := Valid(ctx, r.conn, r.db, site, day, day.Add(24*time.Hour))
+	c, err := validRaw(ctx, r.conn, r.db, site, day, day.Add(24*time.Hour))
 	if err != nil {
 		return false, err
 	}
-	return len(c) > 0, nil
+	return c[day].Build != 0, nil
 }
 
 // cleanup deletes the rows and markers of builds nobody reads: those
@@ -250,10 +261,16 @@ func (r *Job) cleanup(ctx context.Context, s *dayState, now time.Time) error {
 		if len(drop) == 0 {
 			continue
 		}
+		// On a cluster the rows live in each shard's local table: the
+		// deletion runs there, on every shard.
+		cluster, err := schema.ClusterOf(ctx, r.conn, r.db)
+		if err != nil {
+			return err
+		}
 		// Markers first: a marker never names a build whose rows are gone.
 		for _, t := range schema.RollupTables {
-			q := fmt.Sprintf("ALTER TABLE %s DELETE WHERE site = @site AND day = toDate(@day) AND has(@builds, build)", schema.Table(r.db, t))
-			if err := r.conn.Exec(ctx, q, named("site", k.site), named("day", k.day), named("builds", drop)); err != nil {
+			q := fmt.Sprintf("ALTER TABLE %s%s DELETE WHERE site = @site AND day = toDate(@day) AND has(@builds, build)", schema.Local(r.db, t, cluster), schema.OnCluster(cluster))
+			if err := schema.ExecDDL(ctx, r.conn, cluster, 0, q, r.logf, named("site", k.site), named("day", k.day), named("builds", drop)); err != nil {
 				return fmt.Errorf("cannot delete superseded rollups of %s on %s: %w", k.site, k.day, err)
 			}
 		}

@@ -31,14 +31,25 @@ func (a *Args) Bind(v any) string {
 }
 
 // HintDay is t's UTC date moved by days, as a string for toDate() (18.16
-// compares a Date with a bound value wrongly), and never before 1970.
+// compares a Date with a bound value wrongly), kept within 1970-01-01 and
+// LastDay: past LastDay 18.16's toDate answers 0000-00-00, and a hint
+// "toDate(ts) <= 0000-00-00" matched no row, so every range ending on
+// 2105-12-30 UTC (hint day 2106-01-01) answered 0 visitors.
 func HintDay(t time.Time, days int) string {
 	d := t.UTC().AddDate(0, 0, days)
-	if d.Year() < 1970 {
+	switch {
+	case d.Year() < 1970:
 		return "1970-01-01"
+	case d.After(LastDay):
+		return LastDay.Format(time.DateOnly)
 	}
 	return d.Format(time.DateOnly)
 }
+
+// LastDay is the last date ClickHouse 18.16's date functions know (checked
+// on 18.16.1: toDate('2106-01-01') is 0000-00-00). Query ranges end by its
+// end (query.resolveRange), so a hint clamped to it is still a superset.
+var LastDay = time.Date(2105, 12, 31, 0, 0, 0, 0, time.UTC)
 
 // TSRange is ts in [from, to), plus the same bounds, a day wider on either
 // side, on toDate(ts): the sorting key's own expression. 18.16 derives no

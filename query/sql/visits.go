@@ -42,6 +42,10 @@ type Visits struct {
 	// Times: the rows carry v_event_times and v_pageview_times (the
 	// rollup build stores them).
 	Times bool
+	// Machines: machine events are part of the visits too; without it
+	// they are left out before visits are made, so a scanner's click
+	// starts no visit (plan.HumanEvents).
+	Machines bool
 }
 
 // cols is the tuple the events are gathered in: ts first (the sort key),
@@ -80,7 +84,9 @@ func dimExpr(d string) string {
 	case x.Last:
 		return fmt.Sprintf("argMax(%s, i)", x.Column)
 	case d == plan.Referrer:
-		return "argMin(if(referrer_host = '', 'Direct / None', concat(referrer_host, referrer_path)), i)"
+		// Host and path without a trailing slash, as Plausible stores a
+		// referrer: "facebook.com", not "facebook.com/".
+		return "argMin(if(referrer_host = '', 'Direct / None', concat(referrer_host, replaceRegexpOne(referrer_path, '/+$', ''))), i)"
 	default:
 		return fmt.Sprintf("argMin(%s, i)", x.Column)
 	}
@@ -110,8 +116,12 @@ func (v Visits) rows(a *Args, events bool) (string, []string) {
 		fmt.Fprintf(&sb, ", tupleElement(e, %d) AS %s", i+1, c)
 	}
 	fmt.Fprintf(&sb, "\nFROM (\nSELECT visitor_id, day, evs, arrayCumSum(arrayMap((t, p) -> t - p > %d, arrayMap(x -> x.1, evs), arrayPushFront(arrayPopBack(arrayMap(x -> x.1, evs)), toDateTime(0)))) AS vnos", VisitGap)
-	fmt.Fprintf(&sb, "\nFROM (\nSELECT visitor_id, toDate(ts, 'UTC') AS day, arraySort(x -> x.1, groupArray((%s))) AS evs\nFROM %s\nWHERE site = %s AND (%s)\nGROUP BY visitor_id, day\n)\n)",
-		strings.Join(cols, ", "), schema.Table(v.DB, schema.Events), a.Bind(v.Site), v.Window)
+	human := plan.HumanEvents
+	if v.Machines {
+		human = "1"
+	}
+	fmt.Fprintf(&sb, "\nFROM (\nSELECT visitor_id, toDate(ts, 'UTC') AS day, arraySort(x -> x.1, groupArray((%s))) AS evs\nFROM %s\nWHERE site = %s AND (%s) AND %s\nGROUP BY visitor_id, day\n)\n)",
+		strings.Join(cols, ", "), schema.Table(v.DB, schema.Events), a.Bind(v.Site), v.Window, human)
 	sb.WriteString("\nARRAY JOIN evs AS e, vnos AS vno, arrayEnumerate(evs) AS i\n)\nGROUP BY visitor_id, day, vno\nHAVING p_events > 0")
 	return sb.String(), cols
 }

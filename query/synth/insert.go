@@ -5,6 +5,7 @@ import (
 
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
@@ -25,7 +26,7 @@ func Insert(ctx context.Context, conn driver.Conn, db string, evs []Event) error
 			}
 			if err := b.Append(e.Site, e.TS, e.Name, e.VisitorID, e.Hostname, e.Pathname, e.ReferrerHost, e.ReferrerPath,
 				e.Source, e.Channel, e.UTMSource, e.UTMMedium, e.UTMCampaign, e.UTMContent, e.UTMTerm,
-				e.Country, e.Browser, e.BrowserVersion, e.OS, e.OSVersion, e.Device, e.IP, keys, vals,
+				e.Country, notSet(e.Region), notSet(e.City), e.Browser, e.BrowserVersion, e.OS, e.OSVersion, e.Device, e.IP, keys, vals,
 				e.RevenueMicros, e.RevenueCurrency, e.Interactive, "synth"); err != nil {
 				b.Close()
 				return fmt.Errorf("cannot insert events: %w", err)
@@ -37,6 +38,49 @@ func Insert(ctx context.Context, conn driver.Conn, db string, evs []Event) error
 		}
 		b.Close()
 		evs = evs[n:]
+	}
+	return nil
+}
+
+func notSet(s string) string {
+	if s == "" {
+		return "(not set)"
+	}
+	return s
+}
+
+// Engagement is one row of the engagements table: an engagement beacon.
+// ScrollDepth is 0..100, or 255 for none.
+type Engagement struct {
+	Site               string
+	TS                 time.Time
+	VisitorID          uint64
+	Hostname, Pathname string
+	ScrollDepth        uint8
+	EngagementMS       uint32
+	// How the tracker sends it: the page's URL, from the person's address
+	// and browser.
+	URL, IP, UserAgent string
+}
+
+// InsertEngagements writes engagement beacons straight into the
+// engagements table of database db, as the collector's engagement sink does.
+func InsertEngagements(ctx context.Context, conn driver.Conn, db string, es []Engagement) error {
+	if len(es) == 0 {
+		return nil
+	}
+	b, err := conn.PrepareBatch(ctx, schema.EngagementInsert(db))
+	if err != nil {
+		return fmt.Errorf("cannot insert engagements: %w", err)
+	}
+	defer b.Close()
+	for _, e := range es {
+		if err := b.Append(e.Site, e.TS, e.VisitorID, e.Hostname, e.Pathname, e.ScrollDepth, e.EngagementMS, "synth"); err != nil {
+			return fmt.Errorf("cannot insert engagements: %w", err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("cannot insert engagements: %w", err)
 	}
 	return nil
 }

@@ -23,10 +23,13 @@ type Event struct {
 	Source, Channel                                         string
 	UTMSource, UTMMedium, UTMCampaign, UTMContent, UTMTerm  string
 	Country, Browser, BrowserVersion, OS, OSVersion, Device string
-	PropsKeys, PropsValues                                  []string
-	RevenueMicros                                           int64
-	RevenueCurrency                                         string
-	Interactive                                             uint8
+	// Region and City: "" is stored as "(not set)", as the collector
+	// does without a city database.
+	Region, City           string
+	PropsKeys, PropsValues []string
+	RevenueMicros          int64
+	RevenueCurrency        string
+	Interactive            uint8
 	// Person is the generator's truth about who sent it; UserAgent and IP
 	// are what a browser would send to the collector.
 	Person    int
@@ -69,7 +72,7 @@ var sources = []source{
 	{name: "Direct / None", channel: "Direct"},
 	{name: "Google", channel: "Organic Search", refHost: "www.google.com", refPath: "/"},
 	{name: "Facebook", channel: "Organic Social", refHost: "m.facebook.com", refPath: "/"},
-	{name: "X", channel: "Organic Social", refHost: "t.co", refPath: "/abc123"},
+	{name: "Twitter", channel: "Organic Social", refHost: "t.co", refPath: "/abc123"},
 	{name: "LinkedIn", channel: "Organic Social", refHost: "www.linkedin.com", refPath: "/feed/"},
 	{name: "Newsletter", channel: "Email", utmSource: "newsletter", utmMedium: "email", utmCampaign: "spring_sale", utmCnt: "top_button"},
 	{name: "Google", channel: "Paid Search", refHost: "www.google.com", refPath: "/", utmSource: "google", utmMedium: "cpc", utmCampaign: "brand", utmTerm: "turf analytics"},
@@ -91,6 +94,16 @@ var people = []person{
 	{"GB", "Chrome", "126", "Android", "14", "Mobile", "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36", ""},
 	{"FR", "Safari", "17", "iPadOS", "17", "Tablet", "Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1", ""},
 	{"", "Edge", "126", "Windows", "10", "Desktop", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0", ""},
+}
+
+// places are each kind of visitor's region and city, as a city database
+// would name them ("" is "(not set)"), by position in people.
+var places = [][2]string{{"North Holland", "Amsterdam"}, {"Berlin", "Berlin"}, {"California", ""}, {"England", "London"}, {"", ""}, {"", ""}}
+
+// PersonPlace is the region and city of PersonIP(p) ("" for none).
+func PersonPlace(p int) (region, city string) {
+	pl := places[p%len(people)]
+	return pl[0], pl[1]
 }
 
 var pages = []string{"/", "/pricing", "/blog", "/blog/hello-world", "/blog/second-post", "/docs", "/docs/install", "/about", "/contact", "/signup"}
@@ -158,7 +171,9 @@ func genVisit(rng *rand.Rand, site string, p int, start time.Time, id *int) []Vi
 		host = "www." + site
 	}
 	ip := PersonIP(p)
+	region, city := PersonPlace(p)
 	base := Event{
+		Region: region, City: city,
 		Site: site, Hostname: host,
 		Country: pp.country, Browser: pp.browser, BrowserVersion: pp.bver, OS: pp.os, OSVersion: pp.osver, Device: pp.device,
 		Person: p, UserAgent: pp.ua, IP: ip, Interactive: 1,
@@ -259,6 +274,46 @@ func genVisit(rng *rand.Rand, site string, p int, start time.Time, id *int) []Vi
 		cur.Events = append(cur.Events, e)
 	}
 	return append(out, cur)
+}
+
+// Engagements are the engagement beacons of the visits' page views, made
+// from a hash of the visit and the page view (not from the generator's
+// random numbers, so that the events stay as they were): most page views
+// get one beacon a few seconds later, some two (the second deeper), some
+// none; a few carry no scroll depth. URL, IP and UserAgent say how the
+// tracker would send them.
+func Engagements(vs []Visit) []Engagement {
+	var out []Engagement
+	for _, v := range vs {
+		for i, e := range v.Events {
+			if e.Name != "pageview" {
+				continue
+			}
+			h := fnv.New64a()
+			fmt.Fprintf(h, "%d|%d", v.ID, i)
+			x := h.Sum64()
+			n := []int{0, 1, 1, 1, 2}[x%5]
+			at := e.TS
+			for k := range n {
+				x = x*6364136223846793005 + 1442695040888963407
+				at = at.Add(time.Duration(1+x>>59) * time.Second)
+				// The id of the day the beacon is sent, as the collector
+				// makes it: a page left after midnight has the new id.
+				g := Engagement{Site: e.Site, TS: at, VisitorID: VisitorID(e.Site, e.Person, at), Hostname: e.Hostname, Pathname: e.Pathname,
+					ScrollDepth: uint8(x >> 33 % 101), EngagementMS: uint32(x >> 20 % 90000),
+					URL: e.URL, IP: e.IP, UserAgent: e.UserAgent}
+				if k == 1 {
+					g.ScrollDepth = min(100, g.ScrollDepth+20)
+				}
+				if x>>40%9 == 0 {
+					g.ScrollDepth = 255 // none: the beacon still carries a time
+					g.EngagementMS++
+				}
+				out = append(out, g)
+			}
+		}
+	}
+	return out
 }
 
 // Events flattens visits into their events.

@@ -72,6 +72,19 @@
   // ---- dates -----------------------------------------------------------
   const pad = (n) => String(n).padStart(2, '0');
   const ymd = (d) => d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate());
+  // clockIn is the date and hour now in time zone tz (the browser's when
+  // tz is missing or unknown).
+  function clockIn(tz) {
+    const d = new Date();
+    try {
+      const parts = {};
+      new Intl.DateTimeFormat('en-CA', { timeZone: tz || undefined, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', hourCycle: 'h23' })
+        .formatToParts(d).forEach((p) => { parts[p.type] = p.value; });
+      return { date: parts.year + '-' + parts.month + '-' + parts.day, hour: parts.hour };
+    } catch (e) {
+      return { date: ymd(d), hour: pad(d.getHours()) };
+    }
+  }
   function dateRange() {
     const now = new Date();
     switch (state.period) {
@@ -157,7 +170,8 @@
     if (typeof v === 'object') return v.short || String(v.value);
     switch (m) {
       case 'bounce_rate': case 'conversion_rate': case 'percentage': return nf1.format(v) + '%';
-      case 'visit_duration': return fmtDuration(v);
+      case 'visit_duration': case 'time_on_page': return fmtDuration(v);
+      case 'scroll_depth': return nf.format(v) + '%';
       case 'views_per_visit': return nf1.format(v);
       default: return nf.format(v);
     }
@@ -199,13 +213,14 @@
   // displayValue is how a dimension value reads; the raw value is what
   // filters use.
   function displayValue(dim, v) {
+    if (v === '(not set)') return t('v_unknown');
     if (dim === 'visit:country') {
       if (!v) return t('v_unknown');
       try { return (regionNames && regionNames.of(v)) || v; } catch (e) { return v; }
     }
     if (v === 'Direct / None') return t('v_direct');
     if (v === '(none)') return t('v_none');
-    if (v === '') return t('v_unknown');
+    if (v === '' || v === '(not set)') return t('v_unknown');
     if (dim === 'visit:device' && I18N.en['v_' + v]) return t('v_' + v);
     return v;
   }
@@ -226,7 +241,10 @@
       { id: 'referrers', dim: 'visit:referrer', metrics: ['visitors'] },
     ] },
     { id: 'pages', tabs: [
-      { id: 'pages', dim: 'event:page', metrics: ['visitors', 'pageviews'], filters: [['is', 'event:name', ['pageview']]] },
+      // Scroll depth and time on page come from the engagement beacons, by a
+      // query of their own (engagementQuery).
+      { id: 'pages', dim: 'event:page', metrics: ['visitors', 'pageviews', 'scroll_depth', 'time_on_page'], filters: [['is', 'event:name', ['pageview']]],
+        eng: ['scroll_depth', 'time_on_page'] },
       { id: 'entry', dim: 'visit:entry_page', metrics: ['visitors', 'visits'] },
       { id: 'exit', dim: 'visit:exit_page', metrics: ['visitors', 'visits'] },
     ] },
@@ -237,26 +255,52 @@
       { id: 'content', dim: 'visit:utm_content', metrics: ['visitors'], skipEmpty: true },
       { id: 'term', dim: 'visit:utm_term', metrics: ['visitors'], skipEmpty: true },
     ] },
-    { id: 'locations', tabs: [{ id: 'countries', dim: 'visit:country', metrics: ['visitors'] }] },
+    { id: 'locations', tabs: [
+      { id: 'countries', dim: 'visit:country', metrics: ['visitors'] },
+      { id: 'regions', dim: 'visit:region', metrics: ['visitors'] },
+      { id: 'cities', dim: 'visit:city', metrics: ['visitors'] },
+    ] },
     { id: 'devices', tabs: [
       { id: 'devices', dim: 'visit:device', metrics: ['visitors'] },
       { id: 'browsers', dim: 'visit:browser', metrics: ['visitors'] },
       { id: 'os', dim: 'visit:os', metrics: ['visitors'] },
     ] },
     { id: 'goals', tabs: [{ id: 'goals', dim: 'event:goal', metrics: ['visitors', 'events', 'conversion_rate'] }] },
-    { id: 'outbound', tabs: [{ id: 'links', dim: 'event:props:url', metrics: ['visitors', 'events'], filters: [['is', 'event:name', ['Outbound Link: Click']]] }] },
+    { id: 'outbound', tabs: [
+      { id: 'links', dim: 'event:props:url', metrics: ['visitors', 'events'], filters: [['is', 'event:name', ['Outbound Link: Click']]] },
+      // Clicks to social networks (prop network, set by the collector), and
+      // how many of them were share intents (prop share).
+      { id: 'tosocial', dim: 'event:props:network', metrics: ['visitors', 'events'], filters: [['is', 'event:name', ['Outbound Link: Click']]],
+        extra: { metric: 'shares', filters: [['is_not', 'event:props:share', ['(none)']]] } },
+    ] },
     { id: 'downloads', tabs: [{ id: 'files', dim: 'event:props:url', metrics: ['visitors', 'events'], filters: [['is', 'event:name', ['File Download']]] }] },
     { id: 'events', tabs: [
       { id: 'events', dim: 'event:name', metrics: ['visitors', 'events'], filters: [['is_not', 'event:name', ['pageview']]] },
       { id: 'props', prop: true, metrics: ['visitors', 'events'], filters: [['is_not', 'event:name', ['pageview']]] },
     ] },
   ];
+  // The Newsletters panel lives in newsletters.js (it is one table, not a
+  // list of rows); app.js gives it its helpers.
+  const newsletters = window.turfNewsletters && window.turfNewsletters({
+    h, t, lang: () => lang, query, limited, fmtMetric: (m, v) => fmtMetric(m, v), generation: () => generation, staff: !boot.share,
+  });
   const SHOWN = 10, MORE = 100;
   const panelState = {}; // id -> { tab, rows, error, expanded, prop }
   for (const p of PANELS) panelState[p.id] = { tab: p.tabs[0].id, rows: null, error: null, expanded: false, prop: '' };
   const tabOf = (p) => p.tabs.find((x) => x.id === panelState[p.id].tab);
   function tabDim(p, tab) { return tab.prop ? 'event:props:' + panelState[p.id].prop : tab.dim; }
 
+  // A tab's extra column is the events count of its rows under more
+  // filters (the shares among clicks to social networks).
+  const tabMetrics = (tab) => (tab.extra ? tab.metrics.concat(tab.extra.metric) : tab.metrics);
+  async function withExtra(p, tab, limit, res) {
+    if (!tab.extra) return res;
+    const dim = tabDim(p, tab);
+    const more = await query({ metrics: ['events'], dimensions: [dim], filters: (tab.filters || []).concat(tab.extra.filters, [['is_not', dim, ['(none)']]]), pagination: { limit } });
+    const by = new Map(more.results.map((r) => [r.dimensions[0], r.metrics[0]]));
+    for (const r of res.results) r.metrics.push(by.get(r.dimensions[0]) || 0);
+    return res;
+  }
   function tabQuery(p, tab, limit) {
     const dim = tabDim(p, tab);
     const filters = (tab.filters || []).slice();
@@ -264,7 +308,23 @@
     // Events without the property are no row of a property panel (and
     // leaving them out lets the server read its per-day property counts).
     if (dim.startsWith('event:props:')) filters.push(['is_not', dim, ['(none)']]);
+    if (tab.eng) return engagementQuery(tab, dim, filters, limit);
     return query({ metrics: tab.metrics, dimensions: [dim], filters, pagination: { limit } });
+  }
+  // engagementQuery answers a tab with engagement metrics: its other
+  // metrics as usual, then the engagement ones per page, merged in. The
+  // API has those only with page and hostname filters; under any other
+  // filter they show as "–".
+  async function engagementQuery(tab, dim, filters, limit) {
+    const base = tab.metrics.filter((m) => !tab.eng.includes(m));
+    const res = await query({ metrics: base, dimensions: [dim], filters, pagination: { limit } });
+    const byPage = {};
+    if (res.results.length && state.filters.every((f) => f[1] === 'event:page' || f[1] === 'event:hostname')) {
+      const eng = await query({ metrics: tab.eng, dimensions: [dim], pagination: { limit: 10000 } });
+      for (const r of eng.results) byPage[r.dimensions[0]] = r.metrics;
+    }
+    for (const r of res.results) r.metrics = r.metrics.concat(byPage[r.dimensions[0]] || tab.eng.map(() => null));
+    return res;
   }
 
   // ---- layout ------------------------------------------------------------
@@ -300,10 +360,12 @@
       : h('form', { method: 'post', action: '/logout', class: 'logout' },
         h('input', { type: 'hidden', name: 'csrf', value: boot.csrf }),
         h('button', { type: 'submit', class: 'link', title: boot.user, text: t('logout') }));
+    const linksPage = boot.share ? null : h('a', { class: 'link to-links', href: '/links?lang=' + lang, text: t('links_page') });
     const header = h('header', { class: 'top' },
       h('div', { class: 'bar' },
         h('a', { class: 'brand', href: boot.share ? location.pathname : '/', 'aria-label': 'turf' }, h('span', { class: 'logo', 'aria-hidden': 'true' }), 'turf'),
-        siteCtl, ui.realtime, h('span', { class: 'grow' }), langs, account),
+        siteCtl, ui.realtime, h('span', { class: 'grow' }), linksPage, langs,
+        boot.admin ? h('a', { class: 'link', href: '/settings', id: 'to-settings', text: t('settings') }) : null, account),
       h('div', { class: 'bar' }, h('label', { class: 'ctl' }, h('span', { class: 'sr-only', text: t('period') }), ui.period),
         ui.range = h('span', { class: 'range', id: 'range' }), ui.customBox,
         ui.chips = h('div', { class: 'chips', role: 'list', 'aria-label': t('filters') })));
@@ -312,7 +374,9 @@
     ui.panels = h('div', { class: 'grid' });
     ui.panelEls = {};
     for (const p of PANELS) { const el = h('section', { class: 'card panel', 'data-panel': p.id }); ui.panelEls[p.id] = el; ui.panels.append(el); }
-    app.append(header, h('main', {}, ui.tiles, ui.chart, ui.panels));
+    ui.newsletters = h('section', { class: 'card panel wide', 'data-panel': 'newsletters' });
+    app.append(header, h('main', {}, ui.tiles, ui.chart, ui.panels, newsletters ? ui.newsletters : null));
+    if (newsletters) newsletters.mount(ui.newsletters);
     app.removeAttribute('aria-busy');
     renderControls(); renderTiles(); renderChart(); for (const p of PANELS) renderPanel(p); renderRealtime();
   }
@@ -371,7 +435,7 @@
       }
       ui.tiles.append(h('div', { class: 'tile', 'data-metric': m, 'data-value': v == null ? null : String(v) },
         h('span', { class: 'tile-label', text: t('m_' + m) }),
-        h('span', { class: 'tile-value', text: tiles && tiles.error ? '!' : v == null ? '…' : fmtMetric(m, v) }),
+        h('span', { class: 'tile-value', text: tiles && tiles.error ? '!' : v == null ? (tiles && tiles.metrics ? '–' : '…') : fmtMetric(m, v) }),
         change || h('span', { class: 'change flat', text: tiles && tiles.error ? t('failed') : ' ' })));
     });
   }
@@ -421,6 +485,7 @@
     if (series.prevPageviews) svg.append(s('path', { d: path(series.prevPageviews), class: 'line prev pageviews' }));
     if (series.prevVisitors) svg.append(s('path', { d: path(series.prevVisitors), class: 'line prev visitors' }));
     const last = series.visitors.reduce((a, v, i) => (v == null ? a : i), -1);
+    if (last >= 0) svg.dataset.last = series.labels[last] + '=' + series.visitors[last]; // the newest bucket drawn (tests read it)
     if (last >= 0) svg.append(s('path', { d: path(series.visitors) + `L${x(last).toFixed(1)} ${y(0)}L${x(0)} ${y(0)}Z`, class: 'area' }));
     svg.append(s('path', { d: path(series.pageviews), class: 'line pageviews' }));
     svg.append(s('path', { d: path(series.visitors), class: 'line visitors' }));
@@ -490,7 +555,7 @@
       if (!st.prop) { el.append(h('p', { class: 'empty', text: t('propHint') })); return; }
     }
     const dim = tabDim(p, tab);
-    const cols = h('div', { class: 'cols', 'aria-hidden': 'true' }, h('span', { text: dimLabel(dim) }), tab.metrics.map((m) => h('span', { text: t('c_' + m) })));
+    const cols = h('div', { class: 'cols', 'aria-hidden': 'true' }, h('span', { text: dimLabel(dim) }), tabMetrics(tab).map((m) => h('span', { text: t('c_' + m) })));
     el.append(cols);
     if (st.error) { el.append(h('p', { class: 'empty error', text: t('failed') })); return; }
     if (!st.rows) { el.append(h('div', { class: 'skeleton', 'aria-label': t('loading') })); return; }
@@ -505,7 +570,7 @@
       const bar = h('span', { class: 'fill' });
       bar.style.width = (100 * r.metrics[0] / max).toFixed(1) + '%';
       const inner = [bar, h('span', { class: 'label' }, dim === 'visit:country' ? flag(raw) : null, h('span', { class: 'text', text: label })),
-        r.metrics.map((v, i) => h('span', { class: 'num' + (i ? ' secondary' : ''), text: fmtMetric(tab.metrics[i], v) }))];
+        r.metrics.map((v, i) => h('span', { class: 'num' + (i ? ' secondary' : ''), text: fmtMetric(tabMetrics(tab)[i], v) }))];
       const row = filterable
         ? h('button', { type: 'button', class: 'row', 'data-value': raw, title: t('filterBy') + ' ' + dimLabel(dim) + ': ' + label,
           onclick: () => addFilter(dim, raw) }, inner)
@@ -554,8 +619,8 @@
     const btn = ui.panelEls[p.id].querySelector('.csv');
     if (btn) btn.disabled = true;
     try {
-      const res = await tabQuery(p, tab, 10000);
-      const lines = [[dimLabel(dim), ...tab.metrics.map((m) => t('c_' + m))].map(csvCell).join(',')];
+      const res = await withExtra(p, tab, 10000, await tabQuery(p, tab, 10000));
+      const lines = [[dimLabel(dim), ...tabMetrics(tab).map((m) => t('c_' + m))].map(csvCell).join(',')];
       for (const r of res.results) lines.push([r.dimensions[0], ...r.metrics].map(csvCell).join(','));
       const blob = new Blob(['\ufeff' + lines.join('\r\n') + '\r\n'], { type: 'text/csv;charset=utf-8' });
       const r = dateRange();
@@ -574,10 +639,15 @@
   // ---- loading -----------------------------------------------------------
   async function loadTiles(gen) {
     try {
-      const res = await query({ metrics: TILES, include: { comparisons: { mode: 'previous_period' } } });
+      // Views per visit has no meaning for one page (the API refuses it
+      // with a page filter): that tile shows a dash then.
+      const paged = state.filters.some(([, dim]) => dim === 'event:page');
+      const ms = paged ? TILES.filter((m) => m !== 'views_per_visit') : TILES;
+      const res = await query({ metrics: ms, include: { comparisons: { mode: 'previous_period' } } });
       if (gen !== generation) return null;
       const row = res.results[0] || { metrics: [] };
-      tiles = { metrics: row.metrics, change: row.comparison ? row.comparison.change : null };
+      const pick = (arr) => TILES.map((m) => (ms.indexOf(m) < 0 ? null : arr[ms.indexOf(m)]));
+      tiles = { metrics: pick(row.metrics), change: row.comparison ? pick(row.comparison.change) : null };
       const dr = res.query && res.query.date_range;
       resolved = Array.isArray(dr) ? [dr[0].slice(0, 10), dr[1].slice(0, 10)] : null;
       renderTiles(); renderControls();
@@ -596,11 +666,14 @@
     const gran = interval();
     const body = { metrics: ['visitors', 'pageviews'], dimensions: ['time:' + gran], include: { time_labels: true } };
     try {
-      const cur = seriesOf(await query(body));
+      const res = await query(body);
+      const cur = seriesOf(res);
       if (gen !== generation) return;
-      // Buckets that have not begun yet are left out rather than drawn as 0.
-      const now = new Date();
-      const nowLabel = gran === 'hour' ? ymd(now) + ' ' + pad(now.getHours()) + ':00:00' : ymd(now);
+      // Buckets that have not begun yet are left out rather than drawn as 0,
+      // by the clock of the site's time zone (the answer's), not the
+      // browser's: a site in Amsterdam viewed from UTC is an hour ahead.
+      const now = clockIn(res.query && res.query.timezone);
+      const nowLabel = gran === 'hour' ? now.date + ' ' + now.hour + ':00:00' : now.date;
       cur.labels.forEach((l, i) => { if (l > nowLabel) cur.visitors[i] = cur.pageviews[i] = null; });
       series = Object.assign({ gran }, cur);
       renderChart();
@@ -638,7 +711,7 @@
     renderPanel(p);
     if (tab.prop && !st.prop) return;
     try {
-      const res = await limited(gen, () => tabQuery(p, tab, MORE));
+      const res = await limited(gen, async () => withExtra(p, tab, MORE, await tabQuery(p, tab, MORE)));
       if (gen !== generation || tabOf(p) !== tab) return;
       st.rows = res.results;
     } catch (e) {
@@ -671,6 +744,7 @@
     renderTiles(); renderChart(); renderControls();
     const prevRange = loadTiles(gen);
     const jobs = [prevRange, loadSeries(gen, prevRange), ...PANELS.map((p) => loadPanel(p, gen)), loadRealtime()];
+    if (newsletters) jobs.push(newsletters.load(gen, () => gen === generation));
     await Promise.all(jobs);
     if (gen !== generation) return;
     // For the speed benchmark and the browser tests: when every figure of
