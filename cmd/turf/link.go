@@ -12,12 +12,12 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"turf/collector/newsletter"
+	"turf/internal/linksign"
 )
 
 // turf link create|pixel: newsletter tracking links and open pixels, signed
 // with the key every turf instance shares through ClickHouse. The logic is
-// in collector/newsletter; see docs/newsletters.md.
+// in internal/linksign (shared with the dashboard's link page); see docs/newsletters.md.
 
 func init() {
 	register("link", "make a newsletter tracking link or open pixel (turf link create --site example.com --campaign ... --url ...)", func(args []string) error {
@@ -32,12 +32,12 @@ func runLink(args []string, stdout, stderr io.Writer) error {
 		return errors.New(linkUsage)
 	}
 	sub, args := args[0], args[1:]
-	var kind newsletter.Kind
+	var kind linksign.Kind
 	switch sub {
 	case "create":
-		kind = newsletter.Click
+		kind = linksign.Click
 	case "pixel":
-		kind = newsletter.Open
+		kind = linksign.Open
 	default:
 		return fmt.Errorf("unknown link command %q; %s", sub, linkUsage)
 	}
@@ -45,7 +45,7 @@ func runLink(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("link "+sub, "Prints a newsletter tracking link (create) or open-pixel URL (pixel) for one campaign.\nEvery recipient gets the same link: it names the campaign and the destination, never a person.\nFollowing it records a Newsletter Click (or loading the pixel a Newsletter Open); see docs/newsletters.md.")
 	fs.StringVar(&site, "site", "", "the site the events are counted for, e.g. example.com (one of turf serve's --site)")
 	fs.StringVar(&campaign, "campaign", "", "the newsletter issue, e.g. nieuwsbrief-2026-12; stored as prop campaign and as utm_campaign")
-	if kind == newsletter.Click {
+	if kind == linksign.Click {
 		fs.StringVar(&dest, "url", "", "where the link leads, e.g. https://example.com/huren; recipient-looking query parameters (email, uid, mc_eid, ...) are dropped with a warning")
 	}
 	fs.StringVar(&public, "public-url", "", "turf's public address as mail clients reach it, e.g. https://stats.example.com (the address serving /api/event); the printed URL starts with it")
@@ -63,7 +63,7 @@ func runLink(args []string, stdout, stderr io.Writer) error {
 	defer closeConn()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	out, dropped, err := makeLink(ctx, conn, db, newsletter.Link{Kind: kind, Site: site, Campaign: campaign, URL: dest}, public)
+	out, dropped, err := makeLink(ctx, conn, db, linksign.Link{Kind: kind, Site: site, Campaign: campaign, URL: dest}, public)
 	if err != nil {
 		return err
 	}
@@ -85,22 +85,22 @@ func checkPublicURL(public string) error {
 // makeLink checks l, cleans its destination, and signs it with the shared
 // key (made now when this database has none yet). It returns the whole URL
 // on public and the names of the query parameters it dropped.
-func makeLink(ctx context.Context, conn driver.Conn, db string, l newsletter.Link, public string) (string, []string, error) {
+func makeLink(ctx context.Context, conn driver.Conn, db string, l linksign.Link, public string) (string, []string, error) {
 	l.Site = strings.ToLower(strings.TrimSpace(l.Site))
-	if err := newsletter.CheckSite(l.Site); err != nil {
+	if err := linksign.CheckSite(l.Site); err != nil {
 		return "", nil, fmt.Errorf("--site: %w", err)
 	}
-	if err := newsletter.CheckCampaign(l.Campaign); err != nil {
+	if err := linksign.CheckCampaign(l.Campaign); err != nil {
 		return "", nil, fmt.Errorf("--campaign: %w", err)
 	}
 	var dropped []string
-	if l.Kind == newsletter.Click {
+	if l.Kind == linksign.Click {
 		var err error
-		if l.URL, dropped, err = newsletter.Clean(l.URL); err != nil {
+		if l.URL, dropped, err = linksign.Clean(l.URL); err != nil {
 			return "", nil, fmt.Errorf("--url: %w", err)
 		}
 	}
-	keys := newsletter.NewKeys(conn, db, time.Now)
+	keys := linksign.NewKeys(conn, db, time.Now)
 	if err := keys.Sync(ctx); err != nil {
 		return "", nil, err
 	}
@@ -108,5 +108,5 @@ func makeLink(ctx context.Context, conn driver.Conn, db string, l newsletter.Lin
 	if err != nil {
 		return "", nil, err
 	}
-	return strings.TrimSuffix(public, "/") + newsletter.Path(newsletter.Sign(key, l), l.Kind), dropped, nil
+	return strings.TrimSuffix(public, "/") + linksign.Path(linksign.Sign(key, l), l.Kind), dropped, nil
 }

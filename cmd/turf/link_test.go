@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"turf/collector/newsletter"
 	"turf/internal/chtest"
+	"turf/internal/linksign"
 	"turf/internal/turftest"
 	"turf/query"
 	"turf/schema"
@@ -40,7 +40,7 @@ func TestNewsletterEndToEnd(t *testing.T) {
 		}
 		return strings.TrimSpace(out.String()), errb.String()
 	}
-	link, warn := cli("create", "--site", "example.com", "--campaign", "nieuwsbrief-2026-12", "--url", "https://example.com/huren?email=jan%40example.nl&mc_eid=4711")
+	link, warn := cli("create", "--site", "example.com", "--campaign", "nieuwsbrief-2026-12", "--url", "https://example.com/huren?email=jan%40example.nl&mc_eid=rcpt4711x")
 	if !strings.Contains(warn, "email") || !strings.Contains(warn, "mc_eid") {
 		t.Errorf("no warning about the recipient parameters: %q", warn)
 	}
@@ -82,13 +82,13 @@ func TestNewsletterEndToEnd(t *testing.T) {
 	want := "https://example.com/huren?utm_source=newsletter&utm_medium=email&utm_campaign=nieuwsbrief-2026-12"
 
 	// A person clicks; a newsletter tool appended a recipient id, which is ignored.
-	r := do("GET", link+"?email=jan%40example.nl&uid=4711", chromeUA)
+	r := do("GET", link+"?email=jan%40example.nl&uid=rcpt4711x", chromeUA)
 	if r.status != http.StatusFound || r.location != want {
 		t.Fatalf("human click: %d, Location %q; want 302 %q", r.status, r.location, want)
 	}
 	// Tampered and forged links: 404 and never a Location.
 	tampered := link[:len(link)-3] + flip(link[len(link)-3:])
-	forged := s.URL + newsletter.Path(newsletter.Sign(&newsletter.Key{9}, newsletter.Link{Kind: newsletter.Click, Site: "example.com", Campaign: "x", URL: "https://evil.example/"}), newsletter.Click)
+	forged := s.URL + linksign.Path(linksign.Sign(&linksign.Key{9}, linksign.Link{Kind: linksign.Click, Site: "example.com", Campaign: "x", URL: "https://evil.example/"}), linksign.Click)
 	for _, u := range []string{tampered, forged, s.URL + "/l/", s.URL + "/l/garbage"} {
 		r := do("GET", u, chromeUA)
 		if r.status != http.StatusNotFound || r.location != "" {
@@ -192,7 +192,7 @@ func TestNewsletterEndToEnd(t *testing.T) {
 
 	// No recipient id, no full address, anywhere in the database.
 	dump := (&chtest.DB{Conn: s.Conn, Name: s.DB}).Dump(t)
-	for _, secret := range []string{readerIP, "jan@example.nl", "jan%40example.nl", "4711", "mc_eid", "uid="} {
+	for _, secret := range []string{readerIP, "jan@example.nl", "jan%40example.nl", "rcpt4711x", "mc_eid", "uid="} {
 		if bytes.Contains(dump, []byte(secret)) {
 			t.Errorf("the database holds %q", secret)
 		}

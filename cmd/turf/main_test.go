@@ -60,7 +60,6 @@ func TestEnvOverride(t *testing.T) {
 
 func TestServeFlagErrors(t *testing.T) {
 	for _, args := range [][]string{
-		{},                                    // no site
 		{"--site", "a", "--ipv4-prefix", "8"}, // prefix
 		{"--site", "a", "--batch-size", "0"},
 		{"--site", "a", "--queue-size", "5", "--batch-size", "10"},

@@ -8,6 +8,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"turf/query/settings"
 	"turf/retention"
 )
 
@@ -58,6 +61,11 @@ func runRetention(args []string) error {
 	defer closeConn()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 	defer cancel()
+	// Per-site periods set in the dashboard count here too, as in serve's
+	// own job; --retention-site wins over them.
+	if pol.Sites, err = storedSitePeriods(ctx, conn, db, pol.Sites); err != nil {
+		return err
+	}
 	cluster := fs.Lookup("clickhouse-cluster").Value.String()
 	e := retention.New(conn, db, retention.Config{Policy: pol, Cluster: cluster}, time.Now, logStderr)
 	pl, err := e.Plan(ctx)
@@ -116,3 +124,27 @@ func printPlan(pl retention.Plan, pol retention.Policy) {
 }
 
 func logStderr(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+
+// storedSitePeriods lays the --retention-site flags over the per-site
+// retention stored in the dashboard's settings.
+func storedSitePeriods(ctx context.Context, conn driver.Conn, db string, flags map[string]retention.Period) (map[string]retention.Period, error) {
+	snap, err := settings.Load(ctx, conn, db)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]retention.Period{}
+	for _, s := range snap.Sites {
+		if s.Retention == "" {
+			continue
+		}
+		p, err := retention.ParsePeriod(s.Retention)
+		if err != nil {
+			return nil, fmt.Errorf("stored retention of %s: %w", s.Site, err)
+		}
+		out[s.Site] = p
+	}
+	for site, p := range flags {
+		out[site] = p
+	}
+	return out, nil
+}

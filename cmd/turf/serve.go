@@ -18,6 +18,8 @@ import (
 	"turf/internal/app"
 	"turf/internal/clientip"
 	"turf/query"
+	"turf/query/dashboard"
+	"turf/query/plan"
 	"turf/retention"
 )
 
@@ -27,11 +29,13 @@ type serveConfig struct {
 	listen          string
 	metricsListen   string
 	metricsToken    string
+	publicURL       string
 	sites           listFlag
 	trustedProxies  listFlag
 	ipv4Prefix      int
 	ipv6Prefix      int
 	geoipDB         string
+	geoipCityDB     listFlag
 	batchSize       int
 	flushInterval   time.Duration
 	queueSize       int
@@ -46,6 +50,8 @@ type serveConfig struct {
 	retention       *retentionFlags
 	retentionEvery  time.Duration
 	retentionPolicy retention.Policy
+	retentionMin    retention.Period
+	retentionMax    retention.Period
 	testMode        bool
 	siteTimezones   listFlag
 	goals           listFlag
@@ -64,11 +70,13 @@ func serveFlags(args []string) (*serveConfig, error) {
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "address to listen on for HTTP")
 	fs.StringVar(&c.metricsListen, "metrics-listen", "", "address that serves Prometheus /metrics (and nothing else) without a token, e.g. 127.0.0.1:9100; see --metrics-token. With neither, /metrics is not served")
 	fs.StringVar(&c.metricsToken, "metrics-token", "", "token that lets /metrics on --listen answer requests with 'Authorization: Bearer <token>'; see --metrics-listen")
-	fs.Var(&c.sites, "site", "domain whose events are stored, e.g. example.com (repeatable, or comma-separated); events for other domains are dropped and counted")
+	fs.StringVar(&c.publicURL, "public-url", "", "turf's public address as mail clients reach it, e.g. https://stats.example.com: newsletter links made on the dashboard's link page start with it (as turf link --public-url); empty: the page's own address")
+	fs.Var(&c.sites, "site", "domain whose events are stored, e.g. example.com (repeatable, or comma-separated); admins add more in the dashboard's settings. Events for other domains are dropped and counted")
 	fs.Var(&c.trustedProxies, "trusted-proxy", "CIDR or address of a reverse proxy whose X-Forwarded-For / X-Real-IP is believed (repeatable); otherwise the TCP peer is the client")
 	fs.IntVar(&c.ipv4Prefix, "ipv4-prefix", 24, "bits of an IPv4 address kept (16 or 24); the rest is zeroed on arrival, see also --ipv6-prefix")
 	fs.IntVar(&c.ipv6Prefix, "ipv6-prefix", 48, "bits of an IPv6 address kept (32, 48 or 64), see also --ipv4-prefix")
 	fs.StringVar(&c.geoipDB, "geoip-db", "", "path to a country or city .mmdb (MaxMind GeoIP2/GeoLite2, DB-IP, or ip-location-db's country_code layout); empty: no countries")
+	fs.Var(&c.geoipCityDB, "geoip-city-db", "city .mmdb for the visit:region and visit:city of each visit (MaxMind GeoLite2/GeoIP2 City, DB-IP City Lite, or ip-location-db's city files: pass its -ipv4 and -ipv6 halves, repeatable or comma-separated); never finer than a city; empty: region and city are (not set). Countries still come from --geoip-db")
 	fs.IntVar(&c.batchSize, "batch-size", 10000, "insert into ClickHouse when this many events wait, or after --flush-interval")
 	fs.DurationVar(&c.flushInterval, "flush-interval", time.Second, "insert waiting events at least this often, see --batch-size")
 	fs.IntVar(&c.queueSize, "queue-size", 200000, "events held in memory while they wait to be written to the spool; when full, new events get 503 with Retry-After")
@@ -80,11 +88,13 @@ func serveFlags(args []string) (*serveConfig, error) {
 	fs.BoolVar(&c.honourGPC, "honour-gpc", true, "do not store events of requests with Sec-GPC: 1 (Global Privacy Control); they are only counted")
 	fs.BoolVar(&c.honourDNT, "honour-dnt", false, "do not store events of requests with DNT: 1; they are only counted")
 	fs.DurationVar(&c.saltGrace, "salt-grace", 15*time.Minute, "how long after its UTC day a visitor salt is kept (for clock skew between instances) before it is destroyed")
-	fs.Var(&c.siteTimezones, "site-timezone", "time zone of a site's reports as site=Zone, e.g. example.com=Europe/Amsterdam (repeatable); default UTC")
-	fs.Var(&c.goals, "goal", "a site's goal as site=Goal: a custom event name (site=Signup) or a page (site=Visit /thanks) (repeatable)")
+	fs.Var(&c.siteTimezones, "site-timezone", "time zone of a site's reports as site=Zone, e.g. example.com=Europe/Amsterdam (repeatable); default UTC. Wins over the dashboard's setting")
+	fs.Var(&c.goals, "goal", "a site's goal as site=Goal: a custom event name (site=Signup), with revenue in a currency (site=Purchase;currency=EUR), a page, * and ** as wildcards (site=Visit /blog/**), or a scroll depth on a page (site=Scroll 50% /blog) (repeatable); added to the goals set in the dashboard")
 	fs.Float64Var(&c.queryRate, "query-rate-limit", 10, "queries per second one API key may make on average, see --query-burst; more get 429")
 	fs.IntVar(&c.queryBurst, "query-burst", 30, "queries one API key may make at once, see --query-rate-limit")
 	c.retention = addRetentionFlags(fs)
+	fs.Var(&c.retentionMin, "retention-min", "shortest retention admins may set for a site in the dashboard, e.g. 30d (default 1mo); see --retention-max")
+	fs.Var(&c.retentionMax, "retention-max", "longest retention admins may set for a site in the dashboard, e.g. 25mo (default: --retention); --retention-site may go beyond it")
 	fs.DurationVar(&c.retentionEvery, "retention-interval", time.Hour, "how often expired rows are removed (see --retention); 0: never, e.g. when a cron job runs turf retention")
 	fs.BoolVar(&c.testMode, "test-mode", false, "FOR TESTS ONLY: believe X-Turf-Test-Time / X-Turf-Test-Peer headers")
 	if err := parseFlags(fs, args); err != nil {
@@ -109,8 +119,10 @@ func serveFlags(args []string) (*serveConfig, error) {
 	if c.queryRate <= 0 || c.queryBurst < 1 {
 		return nil, errors.New("--query-rate-limit must be positive and --query-burst at least 1")
 	}
-	if len(c.sites) == 0 {
-		return nil, errors.New("no site configured: pass --site example.com (repeatable) for each site whose events turf should store")
+	if c.publicURL != "" {
+		if err := checkPublicURL(c.publicURL); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
 }
@@ -145,13 +157,13 @@ func runServe(args []string) error {
 	}
 	startCtx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	ch, features, err := cfg.db.open(startCtx)
+	ch, features, err := cfg.db.open(startCtx, true)
 	if err != nil {
 		return err
 	}
 	defer ch.close()
 	log.Print(features)
-	if err := ch.migrate(startCtx, cfg.db.cluster); err != nil {
+	if err := ch.migrate(startCtx, cfg.db); err != nil {
 		return err
 	}
 	a, err := app.Start(startCtx, app.Config{
@@ -161,17 +173,20 @@ func runServe(args []string) error {
 			KeepFragment: cfg.keepFragment, HonourGPC: cfg.honourGPC, HonourDNT: cfg.honourDNT, TestMode: cfg.testMode,
 		},
 		GeoIPDB:         cfg.geoipDB,
+		GeoIPCityDB:     cfg.geoipCityDB,
 		Sink:            cfg.sinkConfig(),
 		Query:           query.Config{Sites: sites, RateLimit: cfg.queryRate, Burst: cfg.queryBurst},
+		Dashboard:       dashboard.Config{PublicURL: cfg.publicURL},
 		SaltGrace:       cfg.saltGrace,
 		Retention:       retention.Config{Policy: cfg.retentionPolicy, Interval: cfg.retentionEvery, Cluster: cfg.db.cluster},
+		Settings:        app.SettingsConfig{RetentionMin: cfg.retentionMin, RetentionMax: cfg.retentionMax},
 		ShutdownTimeout: cfg.shutdownTimeout,
 		Logf:            log.Printf,
 	}, ch.conn, ch.db)
 	if err != nil {
 		return err
 	}
-	printReady(cfg, ch)
+	printReady(cfg, ch, a.SetupPath())
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
@@ -220,6 +235,9 @@ func siteConfigs(cfg *serveConfig) (map[string]query.SiteConfig, error) {
 		if err != nil {
 			return nil, err
 		}
+		if _, err := plan.ParseGoal(goal); err != nil {
+			return nil, fmt.Errorf("--goal %q: %w", v, err)
+		}
 		sc := out[site]
 		sc.Goals = append(sc.Goals, goal)
 		out[site] = sc
@@ -227,7 +245,7 @@ func siteConfigs(cfg *serveConfig) (map[string]query.SiteConfig, error) {
 	return out, nil
 }
 
-func printReady(cfg *serveConfig, ch *clickhouse) {
+func printReady(cfg *serveConfig, ch *clickhouse, setupPath string) {
 	host := cfg.listen
 	if h, p, err := net.SplitHostPort(cfg.listen); err == nil && (h == "" || h == "0.0.0.0" || h == "::" || h == "127.0.0.1") {
 		host = "localhost:" + p
@@ -236,8 +254,19 @@ func printReady(cfg *serveConfig, ch *clickhouse) {
 	if ch.managed != nil {
 		where += fmt.Sprintf(" on the managed server %s (data in %s; query it with: clickhouse-client --port %d -d %s)", ch.managed.Addr(), ch.managed.Dir, ch.managed.Port, ch.db)
 	}
+	site, sites := "example.com", cfg.sites.String()
+	if len(cfg.sites) > 0 {
+		site = cfg.sites[0]
+	} else {
+		sites = "none from flags; add them in the dashboard (Settings)"
+	}
+	account := fmt.Sprintf("dashboard:     http://%s/ (add sites, goals and colleagues under Settings)", host)
+	if setupPath != "" {
+		account = fmt.Sprintf("first account: open http://%s%s to make the admin account (works once, until an account exists)", host, setupPath)
+	}
 	fmt.Printf(`
 turf is running on http://%[1]s
+  %[5]s
   sites:         %[2]s
   tracker:       <script defer data-domain="%[3]s" src="http://%[1]s/js/script.js"></script>
   send an event: curl -X POST http://%[1]s/api/event -H 'Content-Type: application/json' \
@@ -247,5 +276,5 @@ turf is running on http://%[1]s
   health:        http://%[1]s/healthz    metrics: --metrics-listen or --metrics-token
   data:          %[4]s
 Stop with Ctrl-C.
-`, host, cfg.sites.String(), cfg.sites[0], where)
+`, host, sites, site, where, account)
 }

@@ -22,7 +22,7 @@ func init() {
 	register("user", "add, change, delete or list dashboard log-ins (turf user add --name alice)", runUser)
 }
 
-const userUsage = "usage: turf user add --name NAME [--site example.com] [--password-stdin] | turf user passwd --name NAME [--password-stdin] | turf user delete --name NAME | turf user list"
+const userUsage = "usage: turf user add --name NAME [--site example.com] [--role admin|viewer] [--password-stdin] | turf user passwd --name NAME [--password-stdin] | turf user role --name NAME --role admin|viewer | turf user delete --name NAME | turf user list"
 
 func runUser(args []string) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
@@ -32,6 +32,7 @@ func runUser(args []string) error {
 	var (
 		name      string
 		sites     listFlag
+		role      string
 		fromStdin bool
 	)
 	fs := newFlagSet("user "+sub, "Manages who may log in to the dashboard. Passwords are stored as bcrypt hashes only.\nWithout --password-stdin a random password is made and printed once.")
@@ -40,6 +41,9 @@ func runUser(args []string) error {
 	}
 	if sub == "add" {
 		fs.Var(&sites, "site", "site the user may see (repeatable, or comma-separated); none: every site")
+	}
+	if sub == "add" || sub == "role" {
+		fs.StringVar(&role, "role", "", "admin (changes settings, users, links and keys; sees every site) or viewer (sees its --site list, or every site). Default for add: admin without --site, viewer with")
 	}
 	if sub == "add" || sub == "passwd" {
 		fs.BoolVar(&fromStdin, "password-stdin", false, "read the password from the first line of standard input instead of making one")
@@ -67,14 +71,26 @@ func runUser(args []string) error {
 	defer cancel()
 	switch sub {
 	case "add":
-		if err := dashboard.AddUser(ctx, conn, db, name, password, sites); err != nil {
+		if role == "" {
+			role = dashboard.RoleAdmin
+			if len(sites) > 0 {
+				role = dashboard.RoleViewer
+			}
+		}
+		if err := dashboard.CreateUser(ctx, conn, db, name, password, role, sites); err != nil {
 			return err
 		}
 		scope := "every site"
-		if len(sites) > 0 {
+		if len(sites) > 0 && role != dashboard.RoleAdmin {
 			scope = strings.Join(sites, ", ")
 		}
-		fmt.Fprintf(os.Stderr, "user %s may now log in to the dashboard and see %s\n", name, scope)
+		fmt.Fprintf(os.Stderr, "user %s (%s) may now log in to the dashboard and see %s\n", name, role, scope)
+	case "role":
+		if err := dashboard.SetRole(ctx, conn, db, name, role); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "%s is now %s; open sessions follow within 10s\n", name, role)
+		return nil
 	case "passwd":
 		if err := dashboard.SetPassword(ctx, conn, db, name, password); err != nil {
 			return err
@@ -92,13 +108,13 @@ func runUser(args []string) error {
 			return err
 		}
 		w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "NAME\tSITES\tCREATED")
+		fmt.Fprintln(w, "NAME\tROLE\tSITES\tCREATED")
 		for _, u := range users {
 			s := strings.Join(u.Sites, ",")
 			if s == "" {
 				s = "(all)"
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\n", u.Name, s, u.Created.UTC().Format(time.RFC3339))
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", u.Name, u.Role, s, u.Created.UTC().Format(time.RFC3339))
 		}
 		return w.Flush()
 	default:

@@ -16,13 +16,15 @@ import (
 
 	"turf/collector"
 	"turf/collector/geo"
-	"turf/collector/newsletter"
 	"turf/collector/sink"
 	"turf/collector/visitor"
+	"turf/internal/linksign"
 	"turf/query"
 	"turf/query/dashboard"
 	"turf/query/rollup"
+	"turf/query/settings"
 	"turf/retention"
+	"turf/schema"
 )
 
 // Config is what App needs beyond an open, migrated ClickHouse.
@@ -33,15 +35,19 @@ type Config struct {
 	// MetricsToken, when set, lets the main listener serve /metrics to
 	// callers with "Authorization: Bearer <token>". With neither, the
 	// main listener answers /metrics with 404: metrics are never public.
-	MetricsListen   string
-	MetricsToken    string
-	Collector       collector.Config
-	GeoIPDB         string
+	MetricsListen string
+	MetricsToken  string
+	Collector     collector.Config
+	GeoIPDB       string
+	// GeoIPCityDB are city .mmdb files (in lookup order) for the region
+	// and city; none: both "(not set)".
+	GeoIPCityDB     []string
 	Sink            sink.Config
 	Query           query.Config
 	Dashboard       dashboard.Config
 	SaltGrace       time.Duration
 	Retention       retention.Config // enforced every Retention.Interval; 0 (tests): never
+	Settings        SettingsConfig
 	ShutdownTimeout time.Duration
 	// Logf receives every line turf logs, fasthttp's included, already
 	// scrubbed of client addresses beyond Collector.IPv4Prefix/IPv6Prefix
@@ -59,9 +65,13 @@ type App struct {
 	metricsSrv *fasthttp.Server
 	sink       *sink.Sink
 	sinkDone   chan struct{}
+	engSink    *sink.Sink // the engagements table's (EngagementSink)
+	engDone    chan struct{}
 	geo        *geo.DB
+	city       *geo.CityDB
 	stopBg     context.CancelFunc
 	serveErr   chan error
+	setupPath  string
 	Metrics    *metrics.Set
 }
 
@@ -77,8 +87,19 @@ func Start(ctx context.Context, cfg Config, conn driver.Conn, db string) (*App, 
 	} else {
 		cfg.Logf("geo database %s (layout %s)", cfg.GeoIPDB, a.geo.Layout())
 	}
+	if len(cfg.GeoIPCityDB) > 0 {
+		if a.city, err = geo.OpenCity(cfg.GeoIPCityDB...); err != nil {
+			a.closeGeo()
+			return nil, err
+		}
+		cfg.Logf("city database %v (layout %s)", cfg.GeoIPCityDB, a.city.Layout())
+	}
 	if a.sink, err = sink.New(conn, db, cfg.Sink, a.Metrics, cfg.Logf); err != nil {
-		a.geo.Close()
+		a.closeGeo()
+		return nil, err
+	}
+	if a.engSink, err = sink.New(conn, db, EngagementSink(cfg.Sink), a.Metrics, cfg.Logf); err != nil {
+		a.closeGeo()
 		return nil, err
 	}
 	salts := visitor.NewStore(conn, db, time.Now, cfg.SaltGrace, cfg.Logf)
@@ -87,13 +108,28 @@ func Start(ctx context.Context, cfg Config, conn driver.Conn, db string) (*App, 
 	}
 	// Newsletter links verify from these keys in memory; loaded now so links
 	// work from the first request, and kept refreshed by links.Run.
-	links := newsletter.NewKeys(conn, db, time.Now)
+	links := linksign.NewKeys(conn, db, time.Now)
 	if err := links.Sync(ctx); err != nil {
 		cfg.Logf("warning: %v (newsletter links answer 503 until ClickHouse answers)", err)
 	}
-	col, err := collector.New(cfg.Collector, collector.Deps{Sink: a.sink, Salts: salts, Geo: a.geo, Metrics: a.Metrics, Links: links})
+	// The flags seed the stored settings, so the dashboard lists them.
+	flags := flagsOf(cfg)
+	if err := settings.Seed(ctx, conn, db, flags); err != nil {
+		a.closeGeo()
+		return nil, err
+	}
+	sites, err := collector.NewSites(conn, db, cfg.Collector.Sites)
 	if err != nil {
-		a.geo.Close()
+		a.closeGeo()
+		return nil, err
+	}
+	if err := sites.Sync(ctx); err != nil {
+		a.closeGeo()
+		return nil, err
+	}
+	col, err := collector.New(cfg.Collector, collector.Deps{Sink: a.sink, Engagements: a.engSink, Salts: salts, Geo: a.geo, City: a.city, Metrics: a.Metrics, Links: links, Sites: sites})
+	if err != nil {
+		a.closeGeo()
 		return nil, err
 	}
 	if cfg.Collector.TestMode {
@@ -102,12 +138,16 @@ func Start(ctx context.Context, cfg Config, conn driver.Conn, db string) (*App, 
 	if cfg.Query.Logf == nil {
 		cfg.Query.Logf = cfg.Logf
 	}
+	if cfg.Query.TrustedProxies == nil {
+		cfg.Query.TrustedProxies = cfg.Collector.TrustedProxies
+	}
 	api, err := query.New(cfg.Query, conn, db)
 	if err != nil {
-		a.geo.Close()
+		a.closeGeo()
 		return nil, err
 	}
 	api.Engine().RegisterMetrics(a.Metrics)
+	api.Gate().RegisterMetrics(a.Metrics)
 	if cfg.Dashboard.Logf == nil {
 		cfg.Dashboard.Logf = cfg.Logf
 	}
@@ -120,32 +160,76 @@ func Start(ctx context.Context, cfg Config, conn driver.Conn, db string) (*App, 
 	if cfg.Dashboard.TrustedProxies == nil {
 		cfg.Dashboard.TrustedProxies = cfg.Collector.TrustedProxies
 	}
+	if cfg.Settings.Poll <= 0 {
+		cfg.Settings.Poll = 2 * time.Second
+	}
+	retDefault := cfg.Retention.Policy.Events
+	if retDefault.IsZero() {
+		retDefault = retention.DefaultPeriod
+	}
+	if cfg.Settings.RetentionMin.IsZero() {
+		cfg.Settings.RetentionMin = retention.Period{Months: 1}
+	}
+	if cfg.Settings.RetentionMax.IsZero() {
+		cfg.Settings.RetentionMax = retDefault
+	}
+	enforcer := retention.New(conn, db, cfg.Retention, time.Now, cfg.Logf)
+	loop := &settingsLoop{conn: conn, db: db, flags: flags, base: cfg.Query.Sites, engine: api.Engine(), ret: enforcer, logf: cfg.Logf, kick: make(chan struct{}, 1)}
+	if cfg.Dashboard.Settings == nil {
+		cfg.Dashboard.Settings = &dashboard.Settings{Flags: flags, RetentionDefault: retDefault,
+			RetentionMin: cfg.Settings.RetentionMin, RetentionMax: cfg.Settings.RetentionMax,
+			Changed: func() {
+				loop.changed()
+				go func() {
+					sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					defer cancel()
+					if err := sites.Sync(sctx); err != nil {
+						cfg.Logf("collector: %v", err)
+					}
+				}()
+			}}
+	}
 	dash, err := dashboard.New(cfg.Dashboard, conn, db, api.Engine())
 	if err != nil {
-		a.geo.Close()
+		a.closeGeo()
+		return nil, err
+	}
+	loop.dash = dash
+	if err := loop.apply(ctx); err != nil {
+		a.closeGeo()
+		return nil, err
+	}
+	if a.setupPath, err = dash.PrepareSetup(ctx); err != nil {
+		a.closeGeo()
 		return nil, err
 	}
 	if a.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
-		a.geo.Close()
+		a.closeGeo()
 		return nil, fmt.Errorf("cannot listen on %s: %w", cfg.Listen, err)
 	}
 	if cfg.MetricsListen != "" {
 		if a.metricsLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
 			a.ln.Close()
-			a.geo.Close()
+			a.closeGeo()
 			return nil, fmt.Errorf("cannot listen on %s (--metrics-listen): %w", cfg.MetricsListen, err)
 		}
 	}
 	a.sinkDone = make(chan struct{})
 	go func() { a.sink.Run(); close(a.sinkDone) }()
+	a.engDone = make(chan struct{})
+	go func() { a.engSink.Run(); close(a.engDone) }()
 	bg, stop := context.WithCancel(context.Background())
 	a.stopBg = stop
 	go salts.Run(bg, time.Minute)
 	go links.Run(bg, time.Minute, cfg.Logf)
-	go retention.New(conn, db, cfg.Retention, time.Now, cfg.Logf).Run(bg)
+	go enforcer.Run(bg)
+	go sites.Run(bg, cfg.Settings.Poll, cfg.Logf)
+	go loop.run(bg, cfg.Settings.Poll)
 	// Copies finished days into the visits and event_stats tables that the
 	// dashboard's queries read (see query/rollup); safe on every instance.
-	go rollup.New(conn, db, time.Now, cfg.Logf).Run(bg, 5*time.Minute)
+	job := rollup.New(conn, db, time.Now, cfg.Logf)
+	job.Zone = api.Engine().Zone
+	go job.Run(bg, 5*time.Minute)
 
 	rt := &router{collector: col, query: api, dashboard: dash, metrics: a.Metrics, metricsToken: cfg.MetricsToken, conn: conn, sinkHealth: a.sink.Health}
 	a.srv = HTTPServer(rt.handle, fasthttpLogger(cfg.Logf))
@@ -156,6 +240,10 @@ func Start(ctx context.Context, cfg Config, conn driver.Conn, db string) (*App, 
 	}
 	return a, nil
 }
+
+// SetupPath is the one-time setup link's path (/setup/TOKEN) when no
+// dashboard user existed at start, else "".
+func (a *App) SetupPath() string { return a.setupPath }
 
 // Addr is the address HTTP listens on.
 func (a *App) Addr() string { return a.ln.Addr().String() }
@@ -172,7 +260,29 @@ func (a *App) MetricsAddr() string {
 func (a *App) Done() <-chan error { return a.serveErr }
 
 // Flush inserts everything accepted so far (tests use it).
-func (a *App) Flush(ctx context.Context) error { return a.sink.Flush(ctx) }
+func (a *App) Flush(ctx context.Context) error {
+	return errors.Join(a.sink.Flush(ctx), a.engSink.Flush(ctx))
+}
+
+// EngagementSink is the engagement beacons' sink configuration: the events
+// sink's settings, with a spool of its own next to the events' spool and a
+// quarter of its disk space (at least 1 MiB).
+func EngagementSink(c sink.Config) sink.Config {
+	c.Table = schema.Engagements
+	c.Dir += "-engagements"
+	if c.MaxBytes > 0 {
+		c.MaxBytes = max(c.MaxBytes/4, 1<<20)
+	}
+	if c.SegmentBytes > 0 {
+		c.SegmentBytes = min(c.SegmentBytes, max(c.MaxBytes/4, 1))
+	}
+	return c
+}
+
+func (a *App) closeGeo() {
+	a.geo.Close()
+	a.city.Close()
+}
 
 // Shutdown stops in order: HTTP (open requests finish), then the final
 // insert with a fresh deadline, logging how long each step took. The caller
@@ -196,10 +306,11 @@ func (a *App) Shutdown() error {
 	// last insert. At least 5s even when HTTP used up the deadline.
 	flushCtx, cancel := context.WithDeadline(context.Background(), later(deadline, time.Now().Add(5*time.Second)))
 	defer cancel()
-	err := a.sink.Close(flushCtx)
+	err := errors.Join(a.sink.Close(flushCtx), a.engSink.Close(flushCtx))
 	<-a.sinkDone
+	<-a.engDone
 	a.cfg.Logf("final flush done in %s", time.Since(start).Round(time.Millisecond))
-	a.geo.Close()
+	a.closeGeo()
 	return err
 }
 

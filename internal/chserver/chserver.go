@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -29,6 +30,8 @@ type Server struct {
 	Dir  string
 	cmd  *exec.Cmd
 	done chan error
+	// published: Publish recorded the address; Stop removes the record.
+	published bool
 }
 
 // FindBinary returns the command line that starts a server: Debian ships
@@ -65,6 +68,9 @@ type Config struct {
 	// the generated settings: interserver_http_port, remote_servers, macros,
 	// zookeeper and the like.
 	ExtraXML string
+	// ProfileXML is placed inside the default settings profile of users.xml,
+	// e.g. <distributed_product_mode>global</distributed_product_mode>.
+	ProfileXML string
 }
 
 // StartWithConfig is Start with additions to the config: the cluster tests
@@ -89,7 +95,7 @@ func StartWithConfig(ctx context.Context, dir string, c Config) (*Server, error)
 			return nil, err
 		}
 	}
-	if err := writeConfig(dir, port, c.ExtraXML); err != nil {
+	if err := writeConfig(dir, port, c.ExtraXML, c.ProfileXML); err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin[0], append(bin[1:], "--config-file="+filepath.Join(dir, "config.xml"))...)
@@ -127,7 +133,7 @@ func (s *Server) wait(ctx context.Context) error {
 		select {
 		case err := <-s.done:
 			s.done <- err
-			return fmt.Errorf("ClickHouse exited during start-up (%v); see %s", err, filepath.Join(s.Dir, "log"))
+			return fmt.Errorf("ClickHouse exited during start-up (%v); see %s%s", err, filepath.Join(s.Dir, "log"), exitHint(err, s.Dir))
 		default:
 		}
 		conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{s.Addr()}, DialTimeout: time.Second})
@@ -151,11 +157,23 @@ func (s *Server) wait(ctx context.Context) error {
 	}
 }
 
+// exitHint explains the exit status ClickHouse gives when another server
+// holds its directory (70: EX_SOFTWARE, "Cannot lock file .../status").
+func exitHint(err error, dir string) string {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 70 {
+		return ""
+	}
+	return fmt.Sprintf(". Another ClickHouse probably holds %s: is another turf command (turf serve, or a turf user/key/site/... command) running with the same --data-dir? "+
+		"Wait for it to finish or stop it; turf commands use a running turf serve's ClickHouse by themselves, or pass --clickhouse with a DSN", dir)
+}
+
 // Stop asks the server to shut down and waits for it, killing it after 30s.
 func (s *Server) Stop() error {
 	if s == nil || s.cmd.Process == nil {
 		return nil
 	}
+	s.unpublish()
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-s.done:
@@ -172,25 +190,54 @@ func (s *Server) Stop() error {
 func (s *Server) Pause() error  { return s.cmd.Process.Signal(syscall.SIGSTOP) }
 func (s *Server) Resume() error { return s.cmd.Process.Signal(syscall.SIGCONT) }
 
+// Kill ends the server with SIGKILL, as a crash or kill -9 would, and waits
+// until it is gone; its data directory stays for a restart.
+func (s *Server) Kill() error {
+	if s == nil || s.cmd.Process == nil {
+		return nil
+	}
+	_ = s.cmd.Process.Kill()
+	err := <-s.done
+	s.done <- err
+	return nil
+}
+
 // FreePort returns a TCP port that was free on 127.0.0.1 a moment ago, for
 // the ports a caller of StartWithConfig has to name itself.
 func FreePort() (int, error) { return freePort() }
 
+// handedOut holds the ports freePort returned: the kernel may offer a
+// closed port again, and a cluster test that asks for eight ports before
+// it starts any server once got the same one for two nodes.
+var handedOut = struct {
+	sync.Mutex
+	m map[int]bool
+}{m: map[int]bool{}}
+
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("cannot find a free port for ClickHouse: %w", err)
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, fmt.Errorf("cannot find a free port for ClickHouse: %w", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if !handedOut.m[port] {
+			handedOut.m[port] = true
+			return port, nil
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, fmt.Errorf("cannot find a free port for ClickHouse: 100 offers were all handed out before")
 }
 
-func writeConfig(dir string, port int, extraXML string) error {
+func writeConfig(dir string, port int, extraXML, profileXML string) error {
 	r := strings.NewReplacer("{{DIR}}", dir, "{{PORT}}", strconv.Itoa(port), "{{EXTRA}}", extraXML)
 	if err := os.WriteFile(filepath.Join(dir, "config.xml"), []byte(r.Replace(configXML)), 0o640); err != nil {
 		return fmt.Errorf("cannot write ClickHouse config: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "users.xml"), []byte(usersXML), 0o640); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "users.xml"), []byte(strings.Replace(usersXML, "{{PROFILE}}", profileXML, 1)), 0o640); err != nil {
 		return fmt.Errorf("cannot write ClickHouse users config: %w", err)
 	}
 	return nil
@@ -224,7 +271,7 @@ const configXML = `<?xml version="1.0"?>
 
 const usersXML = `<?xml version="1.0"?>
 <yandex>
-  <profiles><default><max_memory_usage>8000000000</max_memory_usage></default></profiles>
+  <profiles><default><max_memory_usage>8000000000</max_memory_usage>{{PROFILE}}</default></profiles>
   <users>
     <default>
       <password></password>

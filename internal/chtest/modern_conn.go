@@ -202,9 +202,43 @@ func (c *mirrorColumn) Append(v any) error {
 	return nil
 }
 
+// AppendRow takes one row's value, as the driver's does. Pointers (the
+// sink passes an Array row as *[]*string, which the driver boxes without
+// allocating) are mirrored as the values they point at.
 func (c *mirrorColumn) AppendRow(v any) error {
-	c.b.bad = fmt.Errorf("column %d: AppendRow is not mirrored to the modern leg", c.i)
-	return c.BatchColumn.AppendRow(v)
+	if err := c.BatchColumn.AppendRow(v); err != nil {
+		return err
+	}
+	if c.b.cols == nil {
+		c.b.cols = map[int][]string{}
+	}
+	s, err := chdb.Literal(pointee(reflect.ValueOf(v)))
+	if err != nil {
+		c.b.bad = fmt.Errorf("column %d: %w", c.i, err)
+	}
+	c.b.cols[c.i] = append(c.b.cols[c.i], s)
+	return nil
+}
+
+// pointee follows pointers, also those a slice holds: *[]*string becomes
+// []string (a nil element its zero value).
+func pointee(v reflect.Value) any {
+	for v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return nil
+		}
+		v = v.Elem()
+	}
+	if v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Pointer {
+		out := reflect.MakeSlice(reflect.SliceOf(v.Type().Elem().Elem()), v.Len(), v.Len())
+		for i := range v.Len() {
+			if e := v.Index(i); !e.IsNil() {
+				out.Index(i).Set(e.Elem())
+			}
+		}
+		return out.Interface()
+	}
+	return v.Interface()
 }
 
 func (b *mirrorBatch) Send() error {

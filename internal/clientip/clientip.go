@@ -97,16 +97,52 @@ func (r *Resolver) Client(peer netip.Addr, xff, xRealIP string) netip.Addr {
 }
 
 // parseHeaderAddr accepts "1.2.3.4", "1.2.3.4:5678", "[::1]:80" and "::1".
+// netip's errors keep their input, which would make every caller's header
+// string escape to the heap (an allocation per request behind a proxy), so
+// a plain IPv4 address is parsed here and anything else from a copy.
 func parseHeaderAddr(s string) (netip.Addr, error) {
-	if a, err := netip.ParseAddr(s); err == nil {
+	if a, ok := plainIPv4(s); ok {
+		return a, nil
+	}
+	c := strings.Clone(s)
+	if a, err := netip.ParseAddr(c); err == nil {
 		return a.Unmap().WithZone(""), nil
 	}
-	ap, err := netip.ParseAddrPort(s)
+	ap, err := netip.ParseAddrPort(c)
 	if err != nil {
 		// Deliberately no address in the message: it may be a full client IP.
 		return netip.Addr{}, fmt.Errorf("not an IP address")
 	}
 	return ap.Addr().Unmap().WithZone(""), nil
+}
+
+// plainIPv4 parses the dotted form netip.ParseAddr accepts for IPv4: four
+// fields of 0-255 without leading zeros. Anything else is left to netip.
+func plainIPv4(s string) (netip.Addr, bool) {
+	var b [4]byte
+	field, n, digits := 0, 0, 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == '.' {
+			if digits == 0 || field == 4 {
+				return netip.Addr{}, false
+			}
+			b[field] = byte(n)
+			field, n, digits = field+1, 0, 0
+			continue
+		}
+		c := s[i]
+		if c < '0' || c > '9' || (digits > 0 && n == 0) {
+			return netip.Addr{}, false // not a digit, or after a leading zero
+		}
+		n, digits = n*10+int(c-'0'), digits+1
+		if n > 255 {
+			return netip.Addr{}, false
+		}
+	}
+	if field != 4 {
+		return netip.Addr{}, false
+	}
+	return netip.AddrFrom4(b), true
 }
 
 // Truncate masks an address to its network prefix: v4Bits for IPv4 (and

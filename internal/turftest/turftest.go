@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -29,6 +30,7 @@ type Options struct {
 	IPv4Prefix     int // default 24
 	IPv6Prefix     int // default 48
 	GeoIPDB        string
+	GeoIPCityDB    []string
 	HonourDNT      bool
 	KeepFragment   bool
 	Query          query.Config // per-site time zones and goals, rate limits
@@ -76,8 +78,11 @@ func StartWith(t testing.TB, o Options, sites ...string) *Server {
 			Sites: sites, TrustedProxies: o.TrustedProxies, IPv4Prefix: o.IPv4Prefix, IPv6Prefix: o.IPv6Prefix,
 			HonourGPC: !o.DisableGPC, HonourDNT: o.HonourDNT, KeepFragment: o.KeepFragment, TestMode: true,
 		},
-		GeoIPDB:         o.GeoIPDB,
-		Sink:            sink.Config{Dir: t.TempDir(), SyncInterval: 100 * time.Millisecond, BatchSize: o.BatchSize, FlushInterval: o.FlushInterval, QueueSize: 100 * o.BatchSize},
+		GeoIPDB:     o.GeoIPDB,
+		GeoIPCityDB: o.GeoIPCityDB,
+		// A directory inside the test's, so that the engagement spool
+		// next to it (app.EngagementSink) is removed with it.
+		Sink:            sink.Config{Dir: filepath.Join(t.TempDir(), "spool"), SyncInterval: 100 * time.Millisecond, BatchSize: o.BatchSize, FlushInterval: o.FlushInterval, QueueSize: 100 * o.BatchSize},
 		Query:           o.Query,
 		SaltGrace:       15 * time.Minute,
 		ShutdownTimeout: 10 * time.Second,
@@ -134,7 +139,7 @@ func (s *Server) Events(t testing.TB, where string, args ...any) []map[string]st
 	}
 	cols := []string{"site", "ts", "name", "visitor_id", "hostname", "pathname", "referrer_host", "referrer_path",
 		"source", "channel", "utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term", "country",
-		"browser", "browser_version", "os", "os_version", "device", "ip_prefix", "props_keys", "props_values",
+		"region", "city", "browser", "browser_version", "os", "os_version", "device", "ip_prefix", "props_keys", "props_values",
 		"revenue_micros", "revenue_currency", "interactive"}
 	sel := ""
 	for i, c := range cols {
