@@ -17,7 +17,7 @@ echo "== go test"
 # again on ClickHouse 26.x, chDB) did; modernreport adds it up at the end.
 TURF_MODERN_REPORT=$(mktemp -d)
 export TURF_MODERN_REPORT
-go test -count=1 -p 2 -timeout 15m ./...
+go test -count=1 -p 2 -timeout 25m ./...
 echo "== ClickHouse 26.x leg"
 go run ./internal/chtest/modernreport "$TURF_MODERN_REPORT"
 rm -rf "$TURF_MODERN_REPORT"

@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/valyala/fasthttp"
 
 	"turf/internal/turftest"
@@ -69,8 +70,14 @@ func dashboardStart(t *testing.T) *dashboardEnv {
 	hostile.Pathname, hostile.ReferrerHost, hostile.ReferrerPath = dashboardXSSPath, "evil.example", dashboardXSSRef
 	hostile.Source, hostile.Channel, hostile.UTMCampaign = "evil.example", "Referral", `=HYPERLINK("http://evil.example")`
 	hostile.PropsKeys, hostile.PropsValues = nil, nil
-	evs = append(evs, hostile)
+	// And the same yesterday: "Last 30 days" ends yesterday, as Plausible's.
+	earlier := hostile
+	earlier.TS, earlier.VisitorID = now.AddDate(0, 0, -1), 43
+	evs = append(evs, hostile, earlier)
 	if err := synth.Insert(ctx, turf.Conn, turf.DB, evs); err != nil {
+		t.Fatal(err)
+	}
+	if err := synth.InsertEngagements(ctx, turf.Conn, turf.DB, synth.Engagements(vs)); err != nil {
 		t.Fatal(err)
 	}
 	if err := dashboard.AddUser(ctx, turf.Conn, turf.DB, dashboardUser, dashboardPassword, nil); err != nil {
@@ -85,6 +92,11 @@ func dashboardStart(t *testing.T) *dashboardEnv {
 	t.Cleanup(func() {
 		if t.Failed() {
 			e.screenshot("failed.png")
+			// CI keeps no artifacts: say in the log where the page was.
+			ctx, cancel := context.WithTimeout(e.tab, 5*time.Second)
+			where, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText.slice(0, 600)`))
+			cancel()
+			t.Logf("page at failure: %s (err %v)", where, err)
 			e.mu.Lock()
 			t.Logf("console: %q", e.console)
 			e.mu.Unlock()
@@ -240,8 +252,9 @@ func TestDashboard(t *testing.T) {
 	}
 	do(t, e.tab,
 		chromedp.SendKeys("input[name=username]", dashboardUser),
-		chromedp.SendKeys("input[name=password]", "wrong password"),
-		chromedp.Click("button[type=submit]"))
+		// Enter submits the form as a user would; a click at the button's
+		// coordinates can miss it if the page is still laying out.
+		chromedp.SendKeys("input[name=password]", "wrong password"+kb.Enter))
 	// The form came back as a new page with the error; fill it in from the
 	// page itself, as chromedp's node ids may still point into the old one.
 	// Polled as one step: under load the check for the error and a separate
@@ -255,6 +268,8 @@ func TestDashboard(t *testing.T) {
 	// The tiles show what the API says for the same range.
 	e.checkTiles("30d", nil)
 	e.checkPanel("pages", "event:page", "30d", [][]any{{"is", "event:name", []string{"pageview"}}})
+	e.checkEngagementColumns("30d")
+	e.checkLocationTabs("30d")
 
 	// Hostile values are text: the path and the referrer appear literally,
 	// nothing ran and no element was injected.

@@ -13,6 +13,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -23,10 +24,13 @@ import (
 	"os/exec"
 	"os/signal"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/valyala/fasthttp"
 
@@ -86,16 +90,18 @@ func run(addr, dataDir string, events, runs int, serve, probe bool, listen strin
 	}
 	// What turf serve's rollup job does every few minutes: copy the finished
 	// days into the tables the dashboard's queries read; today stays raw.
-	t0 := time.Now()
-	built, err := rollup.New(conn, db, time.Now, log.Printf).Pass(ctx, time.Unix(0, 0))
-	if err != nil {
-		return err
-	}
-	log.Printf("rollup job: %d site-days built in %s", built, time.Since(t0).Round(time.Millisecond))
 	api, err := query.New(query.Config{Sites: map[string]query.SiteConfig{site: {Timezone: "Europe/Amsterdam"}}}, conn, db)
 	if err != nil {
 		return err
 	}
+	t0 := time.Now()
+	job := rollup.New(conn, db, time.Now, log.Printf)
+	job.Zone = api.Engine().Zone
+	built, err := job.Pass(ctx, time.Unix(0, 0))
+	if err != nil {
+		return err
+	}
+	log.Printf("rollup job: %d site-days built in %s", built, time.Since(t0).Round(time.Millisecond))
 	d, err := dashboard.New(dashboard.Config{Sites: []string{site}}, conn, db, api.Engine())
 	if err != nil {
 		return err
@@ -115,15 +121,14 @@ func run(addr, dataDir string, events, runs int, serve, probe bool, listen strin
 	go hs.Serve(ln)
 	url := "http://" + ln.Addr().String()
 	log.Printf("dashboard at %s (user %q, password %q)", url, user, password)
-	if probe {
-		if err := probeQueries(ctx, api.Engine()); err != nil {
-			return err
-		}
-	}
-
-	times, err := measure(url, runs)
+	times, calls, err := measure(url, runs)
 	if err != nil {
 		return err
+	}
+	if probe {
+		if err := probeQueries(ctx, api.Engine(), calls); err != nil {
+			return err
+		}
 	}
 	slices.Sort(times)
 	fmt.Printf("dashboard 30d, %d events in the range: rendered in median %.0f ms (min %.0f, max %.0f, %d runs)\n",
@@ -169,16 +174,34 @@ func fill(ctx context.Context, conn driver.Conn, db string, events int, now time
 	return uint64(total), nil
 }
 
+// recordCalls wraps fetch in the page so that every Stats API call is kept
+// with its body and duration (window.__turfCalls): the slowest are logged,
+// and -probe replays exactly the queries one load made.
+const recordCalls = `(() => {
+  const calls = window.__turfCalls = [];
+  const orig = window.fetch;
+  window.fetch = async function (url, opts) {
+    const t0 = performance.now();
+    try { return await orig.apply(this, arguments); }
+    finally { if (String(url).includes('/api/')) calls.push({ body: (opts && opts.body) || String(url), ms: performance.now() - t0 }); }
+  };
+})()`
+
+type call struct {
+	Body string  `json:"body"`
+	MS   float64 `json:"ms"`
+}
+
 // measure logs in and loads the 30-day dashboard runs+1 times, returning the
-// render times of all but the first.
-func measure(url string, runs int) ([]float64, error) {
+// render times of all but the first, and the API calls of the last load.
+func measure(url string, runs int) ([]float64, []call, error) {
 	path, err := exec.LookPath("chromium")
 	if err != nil {
-		return nil, fmt.Errorf("no chromium (apt-get install chromium): %w", err)
+		return nil, nil, fmt.Errorf("no chromium (apt-get install chromium): %w", err)
 	}
 	dir, err := os.MkdirTemp("", "turf-bench-chromium-")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer os.RemoveAll(dir)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.UserDataDir(dir), chromedp.NoSandbox,
@@ -191,59 +214,61 @@ func measure(url string, runs int) ([]float64, error) {
 	ctx, cancelT := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancelT()
 	if err := chromedp.Do(ctx,
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: recordCalls})
+			return err
+		}),
 		chromedp.Navigate(url+"/login"),
 		chromedp.SendKeys("input[name=username]", user),
 		chromedp.SendKeys("input[name=password]", password),
 		chromedp.Click("button[type=submit]"),
 		chromedp.WaitVisible(".tile"),
 	); err != nil {
-		return nil, fmt.Errorf("log-in: %w", err)
+		return nil, nil, fmt.Errorf("log-in: %w", err)
 	}
 	var out []float64
+	var calls []call
 	for i := 0; i <= runs; i++ {
 		if err := chromedp.Do(ctx, chromedp.Navigate(url+"/?period=30d")); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		ms, err := chromedp.Run(ctx, chromedp.Poll[float64](`(() => { const m = performance.getEntriesByName('turf:rendered'); return m.length ? m[0].startTime : 0; })()`, chromedp.WithPollingTimeout(5*time.Minute)))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		slow, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`performance.getEntriesByType('resource').filter(r => r.name.includes('/api/')).sort((a, b) => b.duration - a.duration).slice(0, 3).map(r => Math.round(r.duration) + 'ms').join(', ')`))
-		log.Printf("load %d: rendered at %.0f ms (slowest API calls: %s)", i, ms, slow)
+		calls, err = chromedp.Run(ctx, chromedp.Evaluate[[]call](`window.__turfCalls || []`))
+		if err != nil {
+			return nil, nil, err
+		}
+		slow := slices.Clone(calls)
+		slices.SortFunc(slow, func(a, b call) int { return cmp.Compare(b.MS, a.MS) })
+		log.Printf("load %d: rendered at %.0f ms, %d API calls; slowest:", i, ms, len(calls))
+		for _, c := range slow[:min(3, len(slow))] {
+			log.Printf("    %5.0f ms  %s", c.MS, c.Body)
+		}
 		if i > 0 {
 			out = append(out, ms)
 		}
 	}
-	return out, nil
+	return out, calls, nil
 }
 
-// dashboardQueries are the queries one 30-day load of the dashboard makes
-// (app.js), for -probe.
-var dashboardQueries = []string{
-	`{"metrics":["visitors","visits","pageviews","views_per_visit","bounce_rate","visit_duration"],"include":{"comparisons":{"mode":"previous_period"}}}`,
-	`{"metrics":["visitors","pageviews"],"dimensions":["time:day"],"include":{"time_labels":true}}`,
-	`{"metrics":["visitors"],"dimensions":["visit:source"],"pagination":{"limit":100}}`,
-	`{"metrics":["visitors","pageviews"],"dimensions":["event:page"],"filters":[["is","event:name",["pageview"]]],"pagination":{"limit":100}}`,
-	`{"metrics":["visitors"],"dimensions":["visit:utm_campaign"],"filters":[["is_not","visit:utm_campaign",[""]]],"pagination":{"limit":100}}`,
-	`{"metrics":["visitors"],"dimensions":["visit:country"],"pagination":{"limit":100}}`,
-	`{"metrics":["visitors"],"dimensions":["visit:device"],"pagination":{"limit":100}}`,
-	`{"metrics":["visitors","events","conversion_rate"],"dimensions":["event:goal"],"pagination":{"limit":100}}`,
-	`{"metrics":["visitors","events"],"dimensions":["event:props:url"],"filters":[["is","event:name",["Outbound Link: Click"]],["is_not","event:props:url",["(none)"]]],"pagination":{"limit":100}}`,
-	`{"metrics":["visitors","events"],"dimensions":["event:props:url"],"filters":[["is","event:name",["File Download"]],["is_not","event:props:url",["(none)"]]],"pagination":{"limit":100}}`,
-	`{"metrics":["visitors","events"],"dimensions":["event:name"],"filters":[["is_not","event:name",["pageview"]]],"pagination":{"limit":100}}`,
-}
-
-func probeQueries(ctx context.Context, e *query.Engine) error {
-	for _, b := range dashboardQueries {
-		q, err := query.ParseRequest([]byte(`{"site_id":"` + site + `","date_range":"30d",` + b[1:]))
+// probeQueries times each query of one dashboard load alone, one after
+// the other, straight through the engine (no HTTP, no browser).
+func probeQueries(ctx context.Context, e *query.Engine, calls []call) error {
+	for _, c := range calls {
+		if !strings.HasPrefix(c.Body, "{") {
+			continue // not a Stats API query (e.g. a GET of the site list)
+		}
+		q, err := query.ParseRequest([]byte(c.Body))
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: %w", c.Body, err)
 		}
 		start := time.Now()
 		if _, err := e.Run(ctx, q); err != nil {
-			return err
+			return fmt.Errorf("%s: %w", c.Body, err)
 		}
-		log.Printf("%6.0f ms  %s", float64(time.Since(start).Microseconds())/1000, b)
+		log.Printf("%6.0f ms  %s", float64(time.Since(start).Microseconds())/1000, c.Body)
 	}
 	return nil
 }

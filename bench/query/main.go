@@ -5,6 +5,7 @@
 //	go run ./bench/query                       # private server, 1M and 10M events
 //	                                           # (raw events first, then the rollup job and the same queries)
 //	go run ./bench/query -events 1000000,5000000 -clickhouse clickhouse://127.0.0.1:9000/turf_bench
+//	go run ./bench/query -cluster -events 1000000  # one node against 2 shards × 2 replicas, same events
 package main
 
 import (
@@ -30,8 +31,15 @@ func main() {
 	days := flag.Int("days", 90, "days the events are spread over")
 	runs := flag.Int("runs", 5, "runs per query; the median is reported")
 	raw := flag.Bool("raw", true, "also time the queries once before the rollup job runs, on the raw events alone")
+	cluster := flag.Bool("cluster", false, "start a private single node and a private 2×2 cluster (needs ZooKeeper), load the same events into both and compare the query times (Distributed reads against one node)")
 	flag.Parse()
 	ctx := context.Background()
+	if *cluster {
+		if err := compareCluster(ctx, *counts, *days, *runs); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 	if *dsn == "" {
 		dir, err := os.MkdirTemp("", "turf-bench-")
 		if err != nil {
@@ -143,6 +151,12 @@ var dashboard = []struct{ name, body string }{
 func load(ctx context.Context, conn interface {
 	Exec(context.Context, string, ...any) error
 }, db string, n, days int, end time.Time) error {
+	return loadInto(ctx, conn, db, n, days, end, "OPTIMIZE TABLE "+schema.Table(db, schema.Events)+" FINAL")
+}
+
+func loadInto(ctx context.Context, conn interface {
+	Exec(context.Context, string, ...any) error
+}, db string, n, days int, end time.Time, optimize string) error {
 	start := end.AddDate(0, 0, -days).Unix()
 	span := int64(days) * 86400
 	visits := int64(n) / 4
@@ -165,5 +179,5 @@ FROM (SELECT number + %d AS n, intDiv(number + %d, 4) AS v FROM system.numbers L
 			return fmt.Errorf("cannot load events: %w", err)
 		}
 	}
-	return conn.Exec(ctx, "OPTIMIZE TABLE "+schema.Table(db, schema.Events)+" FINAL")
+	return conn.Exec(ctx, optimize)
 }
