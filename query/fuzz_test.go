@@ -40,15 +40,22 @@ func vocabulary(t testing.TB) map[string]bool {
 			}
 		}
 	}
-	// Every fixed dimension alone, unfiltered and filtered on itself, so a
-	// plan the seeds do not reach (say, one dimension read from the visits
-	// table) still has its columns in the vocabulary. Combinations the
-	// parser refuses are skipped: they make no SQL.
+	// Every pair of fixed dimensions (and each alone), unfiltered and
+	// filtered on the second, so a plan the seeds do not reach (say, one
+	// dimension read from the visits table) still has its columns in the
+	// vocabulary. Combinations the parser refuses are skipped: they make no
+	// SQL.
 	for _, d := range plan.Dimensions {
-		for _, f := range []string{``, `,"filters":[["is","` + d.Name + `",["a"]]]`} {
-			body := `{"site_id":"x","metrics":["visitors","visits","pageviews","bounce_rate","visit_duration","events"],"date_range":"30d","dimensions":["` + d.Name + `"]` + f + `}`
-			if q, err := ParseRequest([]byte(body)); err == nil {
-				add(q)
+		for _, e := range plan.Dimensions {
+			dims := `"` + d.Name + `"`
+			if e.Name != d.Name {
+				dims += `,"` + e.Name + `"`
+			}
+			for _, f := range []string{``, `,"filters":[["is","` + e.Name + `",["a"]]]`} {
+				body := `{"site_id":"x","metrics":["visitors","visits","pageviews","bounce_rate","visit_duration","events"],"date_range":"30d","dimensions":[` + dims + `]` + f + `}`
+				if q, err := ParseRequest([]byte(body)); err == nil {
+					add(q)
+				}
 			}
 		}
 	}
