@@ -336,6 +336,16 @@ func Open(dsn string) (driver.Conn, string, error) {
 	if opts.MaxOpenConns == 0 {
 		opts.MaxOpenConns = 8
 	}
+	if opts.MaxCompressionBuffer == 0 {
+		// clickhouse-go encodes a block into one buffer and writes it
+		// when the buffer reaches this size (default 10 MiB): a batch of
+		// 10,000 events was encoded whole and written in one go, some
+		// 30 ms that the collector's handlers waited on a core shared
+		// with the insert. In 256 KiB steps the block is the same, written
+		// in pieces, and the handlers run in between. DSN parameter
+		// max_compression_buffer overrides it.
+		opts.MaxCompressionBuffer = 256 << 10
+	}
 	conn, err := clickhouse.Open(opts)
 	if err != nil {
 		return nil, "", fmt.Errorf("cannot connect to ClickHouse: %w", err)
