@@ -8,7 +8,9 @@
 #
 #   pinned      the server under test alone on CPU 0; wrk, and turf's managed
 #               ClickHouse, on CPU 1: events/s and p99, keep-alive and with a
-#               new connection per request, as shares of bare's figures
+#               new connection per request, as shares of bare's figures;
+#               and keep-alive again with ClickHouse paused (SIGSTOP), which
+#               leaves the collector's own path, handler to spool
 #   unpinned    everything free on both cores, as run.sh: turf's share of
 #               noop's requests/s
 #
@@ -19,7 +21,8 @@
 # calls per event when perf can count them.
 # Every server is a child of this script, bound to 127.0.0.1, stopped by PID.
 # Usage: bench/wrk/compare.sh [OLD-COMMIT] [DURATION] [CONNECTIONS]
-# (defaults 39edb6d, 10s, 32; DURATION in seconds, e.g. 10s): 18 wrk runs of
+# (defaults fc42635, the build before issue 19's ingest work, 10s, 32;
+# DURATION in seconds, e.g. 10s): 22 wrk runs of
 # DURATION each, in two rounds.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -27,7 +30,7 @@ cd "$(dirname "$0")/../.."
 for c in wrk taskset curl; do
 	command -v $c >/dev/null || { echo "$c is not installed (apt-get install -y wrk util-linux curl)" >&2; exit 1; }
 done
-old=${1:-39edb6d}
+old=${1:-fc42635}
 dur=${2:-10s}
 conns=${3:-32}
 tmp=$(mktemp -d)
@@ -86,7 +89,7 @@ references() {
 }
 
 metric() { curl -s -H 'Authorization: Bearer bench' "http://127.0.0.1:18091/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
-# measure BUILD NAME: runs turf-BUILD (fresh data) through the three runs;
+# measure BUILD NAME: runs turf-BUILD (fresh data) through the four runs;
 # sets NAME_* variables.
 measure() {
 	local bin=$1 name=$2 ch
@@ -114,18 +117,33 @@ measure() {
 		sc=$(awk -F, -v n=$(($(metric turf_events_accepted_total) - a0)) '$3 ~ /sys_enter/ && n > 0 { printf "%.2f", $1 / n }' "$tmp/perf.out")
 	fi
 	read -r nc nc99 nc_bad < <(run_wrk 1 http://127.0.0.1:18091/api/event 1)
+	# The keep-alive run again with ClickHouse stopped (SIGSTOP): the sink
+	# waits, events only reach the spool, and what is measured is the
+	# collector's own path, handler to spool. They are inserted after
+	# SIGCONT, and counted below like the others.
+	kill -STOP "$ch"
+	sleep 1
+	read -r pa pa99 pa_bad < <(run_wrk 1 http://127.0.0.1:18091/api/event)
+	kill -CONT "$ch"
 	taskset -a -p -c 0,1 "$srv" >/dev/null
 	taskset -a -p -c 0,1 "$ch" >/dev/null
 	read -r un un99 un_bad < <(run_wrk 0,1 http://127.0.0.1:18091/api/event)
-	sleep 3 # the last batch (flush interval 1s by default)
-	local acc ins
-	acc=$(metric turf_events_accepted_total)
-	ins=$(metric turf_events_inserted_total)
+	# The last batch (flush interval 1s by default), and the backlog of the
+	# paused run: wait until inserted stops growing, at most 120 s.
+	local acc ins prev=-1
+	for _ in $(seq 1 60); do
+		sleep 2
+		acc=$(metric turf_events_accepted_total)
+		ins=$(metric turf_events_inserted_total)
+		{ [ "$ins" = "$acc" ] || [ "$ins" = "$prev" ]; } && break
+		prev=$ins
+	done
 	local rss
 	rss=$(awk '/VmHWM/ { printf "%.0f MB", $2 / 1024 }' "/proc/$srv/status")
 	stop
 	eval "${name}_ka=$ka ${name}_ka99=$ka99 ${name}_nc=$nc ${name}_nc99=$nc99 ${name}_un=$un ${name}_un99=$un99"
-	eval "${name}_bad=$((ka_bad + nc_bad + un_bad)) ${name}_acc=$acc ${name}_ins=$ins ${name}_rss='$rss' ${name}_sc=$sc"
+	eval "${name}_pa=$pa ${name}_pa99=$pa99"
+	eval "${name}_bad=$((ka_bad + nc_bad + pa_bad + un_bad)) ${name}_acc=$acc ${name}_ins=$ins ${name}_rss='$rss' ${name}_sc=$sc"
 	eval "${name}_us=$us ${name}_chus=$chus"
 }
 # Two rounds in mirrored order (references, old, new | new, old,
@@ -150,6 +168,7 @@ cells() {
 			local c
 			case $1 in
 			ka) c="$(v ${b}${r}_ka) ($(ratio "$(v ${b}${r}_ka)" "$(v bare${r}_ka)")), $(v ${b}${r}_ka99) ms" ;;
+			pa) c="$(v ${b}${r}_pa) ($(ratio "$(v ${b}${r}_pa)" "$(v bare${r}_ka)")), $(v ${b}${r}_pa99) ms" ;;
 			nc) c="$(v ${b}${r}_nc) ($(ratio "$(v ${b}${r}_nc)" "$(v bare${r}_nc)")), $(v ${b}${r}_nc99) ms" ;;
 			un) c="$(v ${b}${r}_un) ($(ratio "$(v ${b}${r}_un)" "$(v noop${r})")), $(v ${b}${r}_un99) ms" ;;
 			us) c="$(v ${b}${r}_us) ($(ratio "$(v bare${r}_us)" "$(v ${b}${r}_us)")), $(v ${b}${r}_chus)" ;;
@@ -168,9 +187,10 @@ echo "wrk -t1 -c$conns -d$dur, bench/wrk/post.lua; pinned: server on CPU 0, wrk 
 row "" "old ($old)" "new ($(git rev-parse --short HEAD))" "reference (round 1 / 2)"
 row "---" "---" "---" "---"
 line "keep-alive, pinned: events/s (share of bare), p99" ka "bare $bare1_ka / $bare2_ka, p99 $bare1_ka99 / $bare2_ka99 ms"
+line "keep-alive, pinned, ClickHouse paused (handler to spool only): events/s (share of bare), p99" pa "bare keep-alive as above"
 line "new connection per request, pinned: events/s (share of bare), p99" nc "bare $bare1_nc / $bare2_nc, p99 $bare1_nc99 / $bare2_nc99 ms"
 line "keep-alive, unpinned: events/s (share of noop), p99" un "noop $noop1 / $noop2"
 line "CPU per request, pinned keep-alive: server µs (bare's / it), ClickHouse µs" us "bare $bare1_us / $bare2_us µs"
 line "system calls per event (pinned keep-alive)" sc ""
 line "accepted / inserted (non-2xx answers)" io ""
-line "peak RSS over the three runs" rss ""
+line "peak RSS over the four runs" rss ""
