@@ -117,17 +117,20 @@ measure() {
 		sc=$(awk -F, -v n=$(($(metric turf_events_accepted_total) - a0)) '$3 ~ /sys_enter/ && n > 0 { printf "%.2f", $1 / n }' "$tmp/perf.out")
 	fi
 	read -r nc nc99 nc_bad < <(run_wrk 1 http://127.0.0.1:18091/api/event 1)
-	# The keep-alive run again with ClickHouse stopped (SIGSTOP): the sink
-	# waits, events only reach the spool, and what is measured is the
-	# collector's own path, handler to spool. They are inserted after
-	# SIGCONT, and counted below like the others.
+	taskset -a -p -c 0,1 "$srv" >/dev/null
+	taskset -a -p -c 0,1 "$ch" >/dev/null
+	read -r un un99 un_bad < <(run_wrk 0,1 http://127.0.0.1:18091/api/event)
+	# Last, pinned again: the keep-alive run with ClickHouse stopped
+	# (SIGSTOP). The sink waits, events only reach the spool, and what is
+	# measured is the collector's own path, handler to spool. They are
+	# inserted after SIGCONT (awaited below, so the backlog disturbs no
+	# other run) and counted like the others.
+	taskset -a -p -c 0 "$srv" >/dev/null
+	taskset -a -p -c 1 "$ch" >/dev/null
 	kill -STOP "$ch"
 	sleep 1
 	read -r pa pa99 pa_bad < <(run_wrk 1 http://127.0.0.1:18091/api/event)
 	kill -CONT "$ch"
-	taskset -a -p -c 0,1 "$srv" >/dev/null
-	taskset -a -p -c 0,1 "$ch" >/dev/null
-	read -r un un99 un_bad < <(run_wrk 0,1 http://127.0.0.1:18091/api/event)
 	# The last batch (flush interval 1s by default), and the backlog of the
 	# paused run: wait until inserted stops growing, at most 120 s.
 	local acc ins prev=-1
