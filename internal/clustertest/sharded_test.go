@@ -177,10 +177,10 @@ func TestShardedCluster(t *testing.T) {
 	}
 	// The day tallies the query side checks its rollups against counted
 	// each stored event once, also the blocks a retry or a replay sent
-	// again (no rollup pass has corrected anything yet).
-	if n := clustertest.Count(t, ctx, conns[2], "SELECT toUInt64(sum(events)) FROM turf.event_days"); n != stored {
-		t.Errorf("event_days tallies %d events, the cluster stores %d", n, stored)
-	}
+	// again (no rollup pass has corrected anything yet). Waited for like
+	// the events above: the read goes to one replica per shard, which may
+	// not have fetched the newest tally part yet (seen once: 238 of 240).
+	clustertest.WaitCount(t, ctx, conns[2], "SELECT toUInt64(sum(events)) FROM turf.event_days", stored)
 	// Both shards hold part of the events, and each replica all of its
 	// shard's: the sharding key spread them.
 	perShard := make([]uint64, shards)
