@@ -57,12 +57,10 @@
 package sink
 
 import (
-	"runtime"
-	"turf/schema"
-
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,6 +70,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"turf/collector/spool"
+	"turf/schema"
 )
 
 // Config sizes the sink.
